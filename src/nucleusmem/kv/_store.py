@@ -179,11 +179,13 @@ class Store(abc.ABC):
     ) -> int:
         """Apply ``writes`` atomically and durably; returns the commit revision.
 
+        The writes are applied (and their watch events delivered) in key order.
+
         ``reads`` maps keys to the mod revision the caller saw (0 for absent);
         ``prefix_reads`` names prefixes the caller listed at ``snapshot``. `Conflict`
         is raised if any of them, or a written key, changed after that.
         """
-        batch = tuple(writes)
+        batch = tuple(sorted(writes, key=_write_key))
         self.limits.check_writes(batch)
         read_map = dict(reads or {})
         for key in read_map:
@@ -368,6 +370,11 @@ class Transaction:
     ) -> None:
         if exc_type is None and self.revision is None:
             await self.commit()
+
+
+def _write_key(write: Write) -> bytes:
+    key = getattr(write, "key", b"")
+    return key if isinstance(key, bytes) else b""
 
 
 def _check_revision_arg(revision: int | None) -> None:
