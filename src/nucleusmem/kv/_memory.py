@@ -212,9 +212,8 @@ class MemoryStore(Store):
 
     # -- watch -----------------------------------------------------------------------
 
-    def _stream(self, prefix: bytes, start_revision: int | None) -> AsyncIterator[Event]:
+    def _stream(self, prefix: bytes, start_revision: int) -> AsyncIterator[Event]:
         self._ensure_sweeper()
-        start = self._head_rev + 1 if start_revision is None else start_revision
         end = prefix_end(prefix)
 
         async def read_after(cursor: int) -> tuple[list[Event], int]:
@@ -234,7 +233,7 @@ class MemoryStore(Store):
             while self._head_rev <= cursor and not self._closed:
                 await self._tick.wait()
 
-        return poll_events(read_after, wait_beyond, start - 1)
+        return poll_events(read_after, wait_beyond, start_revision - 1)
 
     # -- revisions and time ----------------------------------------------------------
 

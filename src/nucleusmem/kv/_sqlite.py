@@ -268,7 +268,7 @@ class SQLiteStore(Store):
 
     # -- watch -----------------------------------------------------------------------
 
-    def _stream(self, prefix: bytes, start_revision: int | None) -> AsyncIterator[Event]:
+    def _stream(self, prefix: bytes, start_revision: int) -> AsyncIterator[Event]:
         self._ensure_poller()
         end = prefix_end(prefix)
         sql = (
@@ -304,9 +304,6 @@ class SQLiteStore(Store):
                         return
                 await tick.wait()
 
-        if start_revision is None:
-            with self._read() as conn:
-                start_revision = self._head_of(conn) + 1
         return poll_events(read_after, wait_beyond, start_revision - 1)
 
     def _ensure_poller(self) -> None:

@@ -79,8 +79,8 @@ class Store(abc.ABC):
         """Every put and delete of ``key`` above the floor, oldest first."""
 
     @abc.abstractmethod
-    def _stream(self, prefix: bytes, start_revision: int | None) -> AsyncIterator[Event]:
-        """Events under ``prefix`` from ``start_revision`` (None: from the next commit).
+    def _stream(self, prefix: bytes, start_revision: int) -> AsyncIterator[Event]:
+        """Events under ``prefix`` with revisions from ``start_revision`` on.
 
         The iterator raises `StoreUnavailable` when its stream breaks; `Watch` then
         resumes it from the revision after the last event delivered.
@@ -193,7 +193,8 @@ class Store(abc.ABC):
         prefixes = tuple(prefix_reads)
         for prefix in prefixes:
             self.limits.check_prefix(prefix)
-        _check_revision_arg(snapshot)
+        if snapshot != 0:  # 0: a snapshot of the empty store
+            _check_revision_arg(snapshot)
         return await self._commit(batch, read_map, prefixes, snapshot)
 
     def transaction(self) -> Transaction:
@@ -203,12 +204,14 @@ class Store(abc.ABC):
     def watch(self, prefix: bytes = b"", *, start_revision: int | None = None) -> Watch:
         """Follow changes under ``prefix``, from ``start_revision`` or from now on.
 
+        "Now" is when the watch is entered (``async with``) or first awaited.
+
         The watch resumes by itself after a dropped stream; delivery is at least once,
         ordered by revision, so consumers deduplicate by (revision, key).
         """
         self.limits.check_prefix(prefix)
         _check_revision_arg(start_revision)
-        return Watch(lambda start: self._stream(prefix, start), start_revision)
+        return Watch(lambda start: self._stream(prefix, start), start_revision, head=self._head)
 
     async def revision(self) -> int:
         """The current revision: the one the last commit got (0 for an empty store)."""
@@ -240,7 +243,8 @@ class Store(abc.ABC):
         if isinstance(when, dt.datetime):
             if when.tzinfo is None:
                 raise ValueError("give an aware datetime (with tzinfo), not a naive one")
-            when = when.timestamp()
+            # datetimes have microsecond resolution: include a commit that rounds to it
+            when = when.timestamp() + 0.5e-6
         return await self._revision_at(float(when))
 
     async def grant_lease(self, ttl_s: float) -> Lease:

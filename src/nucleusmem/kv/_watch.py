@@ -13,7 +13,7 @@ from nucleusmem.kv._types import Event
 
 __all__ = ["Watch", "poll_events"]
 
-StreamFactory = Callable[[int | None], AsyncIterator[Event]]
+StreamFactory = Callable[[int], AsyncIterator[Event]]
 
 
 class Watch:
@@ -30,9 +30,11 @@ class Watch:
         open_stream: StreamFactory,
         start_revision: int | None,
         *,
+        head: Callable[[], Awaitable[int]],
         max_backoff_s: float = 1.0,
     ) -> None:
         self._open_stream = open_stream
+        self._head = head
         self._next_revision = start_revision
         self._max_backoff_s = max_backoff_s
         self._stream: AsyncIterator[Event] | None = None
@@ -45,11 +47,23 @@ class Watch:
     def __aiter__(self) -> Self:
         return self
 
+    async def start(self) -> Self:
+        """Pin the start: a watch "from now" sees every commit after this returns.
+
+        Entering ``async with`` calls it; otherwise the first ``next`` does.
+        """
+        if self._next_revision is None:
+            self._next_revision = await self._head() + 1
+        if self._stream is None and not self._closed:
+            self._stream = self._open_stream(self._next_revision)
+        return self
+
     async def __anext__(self) -> Event:
         backoff = 0.05
         while not self._closed:
             if self._stream is None:
-                self._stream = self._open_stream(self._next_revision)
+                await self.start()
+                assert self._stream is not None
             try:
                 event = await self._stream.__anext__()
             except StopAsyncIteration:
@@ -83,7 +97,7 @@ class Watch:
         await self._drop_stream()
 
     async def __aenter__(self) -> Self:
-        return self
+        return await self.start()
 
     async def __aexit__(
         self,
