@@ -19,10 +19,13 @@ StreamFactory = Callable[[int], AsyncIterator[Event]]
 class Watch:
     """Events under a prefix, in revision order; an async iterator and context manager.
 
-    When the underlying stream breaks (`StoreUnavailable`), the watch reopens it from
-    the revision after the last one delivered, backing off up to ``max_backoff_s``,
-    so a dropped connection or a failed-over server loses nothing. `Compacted` and
-    other errors end the iteration and reach the consumer.
+    Once started, a background task pumps the backend's stream into a bounded queue of
+    ``buffer`` events, so the watch keeps its place (and is not left below a compaction
+    floor) while its consumer is busy or the prefix is quiet. When the stream breaks
+    (`StoreUnavailable`), it is reopened from the revision after the last event
+    received, backing off up to ``max_backoff_s``: a dropped connection or a failed-over
+    server loses nothing. `Compacted` and other errors reach the consumer after the
+    events before them, and end the watch.
     """
 
     def __init__(
@@ -31,13 +34,15 @@ class Watch:
         start_revision: int | None,
         *,
         head: Callable[[], Awaitable[int]],
+        buffer: int = 1024,
         max_backoff_s: float = 1.0,
     ) -> None:
         self._open_stream = open_stream
         self._head = head
         self._next_revision = start_revision
         self._max_backoff_s = max_backoff_s
-        self._stream: AsyncIterator[Event] | None = None
+        self._queue: asyncio.Queue[Event | BaseException] = asyncio.Queue(buffer)
+        self._pump: asyncio.Task[None] | None = None
         self._closed = False
         self.last_revision: int | None = None
         """The revision of the last event delivered (None before the first)."""
@@ -54,47 +59,56 @@ class Watch:
         """
         if self._next_revision is None:
             self._next_revision = await self._head() + 1
-        if self._stream is None and not self._closed:
-            self._stream = self._open_stream(self._next_revision)
+        if self._pump is None and not self._closed:
+            self._pump = asyncio.get_running_loop().create_task(self._run())
         return self
 
-    async def __anext__(self) -> Event:
+    async def _run(self) -> None:
         backoff = 0.05
         while not self._closed:
-            if self._stream is None:
-                await self.start()
-                assert self._stream is not None
+            assert self._next_revision is not None
+            stream = self._open_stream(self._next_revision)
             try:
-                event = await self._stream.__anext__()
-            except StopAsyncIteration:
-                await self._drop_stream()
-                continue
+                async for event in stream:
+                    await self._queue.put(event)
+                    self._next_revision = event.revision + 1
+                    backoff = 0.05
             except StoreUnavailable:
-                await self._drop_stream()
                 self.resumes += 1
                 await asyncio.sleep(backoff)
                 backoff = min(backoff * 2, self._max_backoff_s)
-                continue
-            self.last_revision = event.revision
-            self._next_revision = event.revision + 1
-            return event
-        raise StopAsyncIteration
+            except Exception as exc:  # Compacted and the like end the watch
+                await self._queue.put(exc)
+                return
+            finally:
+                aclose = getattr(stream, "aclose", None)
+                if aclose is not None:
+                    with contextlib.suppress(Exception):
+                        await aclose()
+
+    async def __anext__(self) -> Event:
+        if self._closed:
+            raise StopAsyncIteration
+        await self.start()
+        item = await self._queue.get()
+        if isinstance(item, BaseException):
+            self._closed = True
+            raise item
+        self.last_revision = item.revision
+        return item
 
     async def next(self, timeout_s: float | None = None) -> Event:
         """The next event; `TimeoutError` if none comes within ``timeout_s``."""
         return await asyncio.wait_for(self.__anext__(), timeout_s)
 
-    async def _drop_stream(self) -> None:
-        stream, self._stream = self._stream, None
-        aclose = getattr(stream, "aclose", None)
-        if aclose is not None:
-            with contextlib.suppress(Exception):
-                await aclose()
-
     async def aclose(self) -> None:
         """Stop watching and release the stream."""
         self._closed = True
-        await self._drop_stream()
+        pump, self._pump = self._pump, None
+        if pump is not None:
+            pump.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await pump
 
     async def __aenter__(self) -> Self:
         return await self.start()
