@@ -28,9 +28,7 @@ def etcd_server() -> Iterator[EtcdServer]:
 
 
 @pytest.fixture
-def open_backend(
-    request: pytest.FixtureRequest, tmp_path: Path
-) -> Callable[[str], Store]:
+def open_backend(request: pytest.FixtureRequest, tmp_path: Path) -> Callable[[str], Store]:
     """Open a fresh store of the named backend (the same data for every call)."""
 
     def opener(backend: str) -> Store:

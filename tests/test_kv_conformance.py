@@ -298,9 +298,7 @@ async def test_lease_revoke_deletes_its_keys_as_a_new_revision(store: Store, ns:
         await store.put(ns + b"late", b"x", lease=lease.id)
 
 
-async def test_lease_expiry_deletes_keys_and_keep_alive_holds_them(
-    store: Store, ns: bytes
-) -> None:
+async def test_lease_expiry_deletes_keys_and_keep_alive_holds_them(store: Store, ns: bytes) -> None:
     short = await store.grant_lease(1)
     kept = await store.grant_lease(1)
     await store.put(ns + b"short", b"x", lease=short.id)

@@ -98,7 +98,9 @@ class KVMachine(RuleBasedStateMachine):
     def k(self, key: bytes) -> bytes:
         return self.ns + key
 
-    def committed(self, revision: int, writes: list[tuple[bytes, bytes | None, int | None]]) -> None:
+    def committed(
+        self, revision: int, writes: list[tuple[bytes, bytes | None, int | None]]
+    ) -> None:
         if self.revisions:
             assert revision == self.revisions[-1] + 1, "revisions must be consecutive"
         self.revisions.append(revision)
@@ -143,8 +145,9 @@ class KVMachine(RuleBasedStateMachine):
         lease = self.run(self.store.grant_lease(600))
         self.lease_ids.append(lease.id)
         self.model.leases[lease.id] = set()
-        self.committed(self.run(self.store.put(self.k(key), value, lease=lease.id)),
-                       [(key, value, lease.id)])
+        self.committed(
+            self.run(self.store.put(self.k(key), value, lease=lease.id)), [(key, value, lease.id)]
+        )
 
     @precondition(lambda self: bool(self.lease_ids))
     @rule(data=st.data())
@@ -188,7 +191,7 @@ class KVMachine(RuleBasedStateMachine):
             for key in self.model.rows
             if key.startswith(prefix) and (value := self.model.value_at(key, revision)) is not None
         )
-        assert [(kv.key[len(self.ns):], kv.value) for kv in got.items] == expected
+        assert [(kv.key[len(self.ns) :], kv.value) for kv in got.items] == expected
 
     @invariant()
     def now_matches(self) -> None:
@@ -199,7 +202,7 @@ class KVMachine(RuleBasedStateMachine):
         expected = sorted(
             (key, v) for key in self.model.rows if (v := self.model.value_at(key, head)) is not None
         )
-        assert [(kv.key[len(self.ns):], kv.value) for kv in got.items] == expected
+        assert [(kv.key[len(self.ns) :], kv.value) for kv in got.items] == expected
 
     def drain_live_watch(self) -> None:
         """Check that the live watch delivers exactly the model's events so far."""
@@ -219,7 +222,9 @@ class KVMachine(RuleBasedStateMachine):
                 watch = self.store.watch(self.ns, start_revision=start)
                 seen = [self.run(watch.next(10)) for _ in replay]
                 self.run(watch.aclose())
-                assert [(e.type, e.key[len(self.ns):], e.value, e.revision) for e in seen] == replay
+                assert [
+                    (e.type, e.key[len(self.ns) :], e.value, e.revision) for e in seen
+                ] == replay
         finally:
             if self.live is not None:
                 self.run(self.live.aclose())
@@ -236,7 +241,7 @@ def test_random_histories_match_the_model(backend: str, request: pytest.FixtureR
         if backend == "memory":
             return MemoryStore()
         if backend == "sqlite":
-            return open_store(f"sqlite://{tmp / ('model-%d.db' % next(counter))}")
+            return open_store(f"sqlite://{tmp / f'model-{next(counter)}.db'}")
         return open_store(request.getfixturevalue("etcd_server").url)
 
     class Machine(KVMachine):

@@ -114,8 +114,7 @@ class Compacted(NucleusMemError):
         self.floor = floor
         self.requested = requested
         super().__init__(
-            f"revision {requested} is below the compaction floor {floor}; "
-            f"read at {floor} or later"
+            f"revision {requested} is below the compaction floor {floor}; read at {floor} or later"
         )
 
 

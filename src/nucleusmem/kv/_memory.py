@@ -100,9 +100,9 @@ class MemoryStore(Store):
         if conflict is not None:
             raise conflict
         for write in writes:
-            if isinstance(write, Put) and write.lease is not None:
-                if write.lease not in self._leases:
-                    raise LeaseExpired(write.lease)
+            lease = write.lease if isinstance(write, Put) else None
+            if lease is not None and lease not in self._leases:
+                raise LeaseExpired(lease)
         if not writes:
             return self._head_rev
         return self._apply(writes)
@@ -204,8 +204,13 @@ class MemoryStore(Store):
     async def _history(self, key: bytes) -> list[Version]:
         self._housekeep()
         return [
-            Version(key, row.value or b"", row.revision, self._times[row.revision - 1],
-                    deleted=row.value is None)
+            Version(
+                key,
+                row.value or b"",
+                row.revision,
+                self._times[row.revision - 1],
+                deleted=row.value is None,
+            )
             for row in self._rows.get(key, [])
             if row.revision >= self._floor_rev
         ]
@@ -224,7 +229,8 @@ class MemoryStore(Store):
             lo = bisect.bisect_right(self._events, cursor, key=lambda e: e.revision)
             hi = bisect.bisect_right(self._events, read_to, key=lambda e: e.revision)
             events = [
-                e for e in self._events[lo:hi]
+                e
+                for e in self._events[lo:hi]
                 if e.key.startswith(prefix) and (end is None or e.key < end)
             ]
             return events, max(read_to, cursor)
