@@ -14,7 +14,6 @@ import contextlib
 import os
 import secrets
 import sqlite3
-import threading
 import time
 from collections.abc import AsyncIterator, Callable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
@@ -65,6 +64,11 @@ _LATEST = (
     "SELECT value, revision, create_revision, version, lease FROM kv_history "
     "WHERE key = ? AND revision <= ? ORDER BY revision DESC LIMIT 1"
 )
+_LATEST_NOW = (
+    "SELECT h.value, h.revision, h.create_revision, h.version, h.lease, r.head "
+    "FROM (SELECT COALESCE(MAX(revision), 0) AS head FROM kv_revisions) AS r LEFT JOIN "
+    "(SELECT * FROM kv_history WHERE key = ? ORDER BY revision DESC LIMIT 1) AS h"
+)
 
 
 class SQLiteStore(Store):
@@ -72,7 +76,9 @@ class SQLiteStore(Store):
 
     ``poll_interval_s`` is how often other processes' commits are looked for while a
     watch waits; ``sweep_interval_s`` how often expired leases are swept;
-    ``busy_timeout_s`` how long a commit waits for another process's write lock.
+    ``busy_timeout_s`` how long a commit waits for another process's write lock;
+    ``commit_inline`` lets uncontended commits run on the event loop's thread (an
+    fsync; turn it off on slow disks to keep the loop free).
     """
 
     scheme = "sqlite"
@@ -88,6 +94,7 @@ class SQLiteStore(Store):
         poll_interval_s: float = 0.005,
         sweep_interval_s: float = 0.1,
         busy_timeout_s: float = 10.0,
+        commit_inline: bool = True,
     ) -> None:
         super().__init__(limits=limits)
         self.path = os.fspath(path)
@@ -96,18 +103,21 @@ class SQLiteStore(Store):
         self._sweep_interval_s = sweep_interval_s
         self._busy_timeout_ms = int(busy_timeout_s * 1000)
         self._writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="nm-sqlite")
-        self._local = threading.local()
+        self._thread_conn: sqlite3.Connection | None = None
+        self._commit_inline = commit_inline
         self._reader = self._connect()
+        self._inline = self._connect(busy_timeout_ms=0)
         with _translated("open"):
             self._reader.executescript("BEGIN IMMEDIATE;" + _SCHEMA + "COMMIT;")
         self._tick = asyncio.Event()
         self._poller: asyncio.Task[None] | None = None
         self._closed = False
 
-    def _connect(self) -> sqlite3.Connection:
+    def _connect(self, *, busy_timeout_ms: int | None = None) -> sqlite3.Connection:
+        timeout_ms = self._busy_timeout_ms if busy_timeout_ms is None else busy_timeout_ms
         try:
             conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
-            conn.execute(f"PRAGMA busy_timeout = {self._busy_timeout_ms}")
+            conn.execute(f"PRAGMA busy_timeout = {timeout_ms}")
             conn.execute("PRAGMA journal_mode = WAL")
             conn.execute("PRAGMA synchronous = FULL")
         except sqlite3.Error as exc:
@@ -117,23 +127,32 @@ class SQLiteStore(Store):
     # -- plumbing --------------------------------------------------------------------
 
     async def _write(self, fn: Callable[[sqlite3.Connection], T]) -> T:
-        """Run ``fn`` in a write transaction on the writer thread."""
+        """Run ``fn`` in a write transaction and commit it durably.
+
+        When the file's write lock is free, the transaction runs right here on the
+        event loop's thread (a handoff to a thread costs more than a small commit);
+        when another connection holds it, it waits on the writer thread instead, so
+        the event loop never blocks on another process.
+        """
         if self._closed:
             raise StoreUnavailable(f"SQLite store {self.path!r} is closed")
+        if self._commit_inline:
+            try:
+                self._inline.execute("BEGIN IMMEDIATE")
+            except sqlite3.OperationalError:
+                pass  # locked by another connection: wait for it on the writer thread
+            else:
+                with _translated("commit"):
+                    result = _finish(self._inline, fn)
+                self._notify()
+                return result
 
         def run() -> T:
-            conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
-            if conn is None:
-                conn = self._local.conn = self._connect()
+            if self._thread_conn is None:
+                self._thread_conn = self._connect()
             with _translated("commit"):
-                conn.execute("BEGIN IMMEDIATE")
-                try:
-                    result = fn(conn)
-                except BaseException:
-                    conn.execute("ROLLBACK")
-                    raise
-                conn.execute("COMMIT")
-                return result
+                self._thread_conn.execute("BEGIN IMMEDIATE")
+                return _finish(self._thread_conn, fn)
 
         result = await asyncio.get_running_loop().run_in_executor(self._writer, run)
         self._notify()
@@ -208,24 +227,40 @@ class SQLiteStore(Store):
 
     def _apply(self, conn: sqlite3.Connection, head: int, writes: tuple[Write, ...]) -> int:
         revision = head + 1
+        keys = [write.key for write in writes]
+        live = {  # the live versions of the written keys, in one statement
+            key: (created, version)
+            for key, value, _, created, version in conn.execute(
+                "SELECT key, value, MAX(revision), create_revision, version FROM kv_history "
+                f"WHERE key IN ({','.join('?' * len(keys))}) GROUP BY key",
+                keys,
+            )
+            if value is not None
+        }
         rows: list[tuple[bytes, int, bytes | None, int | None, int, int]] = []
         for write in writes:
-            prev = conn.execute(_LATEST, (write.key, head)).fetchone()
-            live = prev is not None and prev[0] is not None
+            prev = live.get(write.key)
             if isinstance(write, Delete):
-                if live:
+                if prev is not None:
                     rows.append((write.key, revision, None, None, 0, 0))
             else:
-                created, version = (prev[2], prev[3] + 1) if live else (revision, 1)
+                created, version = (prev[0], prev[1] + 1) if prev else (revision, 1)
                 rows.append((write.key, revision, write.value, write.lease, created, version))
-        last = conn.execute("SELECT MAX(time) FROM kv_revisions").fetchone()[0] or 0.0
-        conn.execute("INSERT INTO kv_revisions VALUES (?, ?)", (revision, max(self._now(), last)))
+        last = conn.execute("SELECT time FROM kv_revisions WHERE revision = ?", (head,)).fetchone()
+        now = max(self._now(), last[0] if last else 0.0)
+        conn.execute("INSERT INTO kv_revisions VALUES (?, ?)", (revision, now))
         conn.executemany("INSERT INTO kv_history VALUES (?, ?, ?, ?, ?, ?)", rows)
         return revision
 
     # -- reads -----------------------------------------------------------------------
 
     async def _get(self, key: bytes, revision: int | None) -> tuple[KeyValue | None, int]:
+        if revision is None:  # one statement reads the key and the head consistently
+            if self._closed:
+                raise StoreUnavailable(f"SQLite store {self.path!r} is closed")
+            with _translated("read"):
+                row = self._reader.execute(_LATEST_NOW, (key,)).fetchone()
+            return _kv(key, row), int(row[5])
         with self._read() as conn:
             at = self._at(conn, revision)
             return _kv(key, conn.execute(_LATEST, (key, at)).fetchone()), at
@@ -462,13 +497,24 @@ class SQLiteStore(Store):
                 await self._poller
         await asyncio.get_running_loop().run_in_executor(self._writer, self._close_writer)
         self._writer.shutdown(wait=True)
+        self._inline.close()
         self._reader.close()
 
     def _close_writer(self) -> None:
-        conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
-        if conn is not None:
-            conn.close()
-            self._local.conn = None
+        if self._thread_conn is not None:
+            self._thread_conn.close()
+            self._thread_conn = None
+
+
+def _finish(conn: sqlite3.Connection, fn: Callable[[sqlite3.Connection], T]) -> T:
+    """Run ``fn`` in the transaction just begun on ``conn``; commit, or roll back."""
+    try:
+        result = fn(conn)
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+    conn.execute("COMMIT")
+    return result
 
 
 def _kv(key: bytes, row: tuple[Any, ...] | None) -> KeyValue | None:

@@ -185,8 +185,9 @@ class Store(abc.ABC):
         ``prefix_reads`` names prefixes the caller listed at ``snapshot``. `Conflict`
         is raised if any of them, or a written key, changed after that.
         """
-        batch = tuple(sorted(writes, key=_write_key))
+        batch = tuple(writes)
         self.limits.check_writes(batch)
+        batch = tuple(sorted(batch, key=_write_key))
         read_map = dict(reads or {})
         for key in read_map:
             self.limits.check_key(key)
@@ -377,8 +378,7 @@ class Transaction:
 
 
 def _write_key(write: Write) -> bytes:
-    key = getattr(write, "key", b"")
-    return key if isinstance(key, bytes) else b""
+    return write.key
 
 
 def _check_revision_arg(revision: int | None) -> None:

@@ -61,18 +61,23 @@ class Limits:
         if len(writes) > self.max_ops_per_txn:
             raise TxnTooLarge(len(writes), self.max_ops_per_txn)
         seen: set[bytes] = set()
-        for write in writes:
-            key = self.check_key(write.key)
+        max_key, max_value = self.max_key_bytes, self.max_value_bytes
+        for write in writes:  # the hot path of batched commits: plain checks inline
+            kind = type(write)
+            if kind is not Put and kind is not Delete:
+                raise TypeError(f"a write is a Put or a Delete, not {kind.__name__}")
+            key = write.key
+            if type(key) is not bytes or not key or len(key) > max_key or key[0] == 0:
+                self.check_key(key)
             if key in seen:
                 raise InvalidKey(key, "written twice in one commit")
             seen.add(key)
-            if isinstance(write, Put):
-                if not isinstance(write.value, bytes):
-                    raise InvalidKey(key, f"values are bytes, not {type(write.value).__name__}")
-                if len(write.value) > self.max_value_bytes:
-                    raise ValueTooLarge(key, len(write.value), self.max_value_bytes)
-            elif not isinstance(write, Delete):
-                raise TypeError(f"a write is a Put or a Delete, not {type(write).__name__}")
+            if kind is Put:
+                value = write.value  # type: ignore[union-attr]
+                if type(value) is not bytes:
+                    raise InvalidKey(key, f"values are bytes, not {type(value).__name__}")
+                if len(value) > max_value:
+                    raise ValueTooLarge(key, len(value), max_value)
 
 
 def prefix_end(prefix: bytes) -> bytes | None:
