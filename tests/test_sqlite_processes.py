@@ -147,3 +147,20 @@ async def test_transactions_across_processes_lose_no_update(tmp_path: Path) -> N
         kv = await store.get(b"counter")
         assert kv is not None and kv.value == b"180"
         assert kv.version == 181
+
+
+async def test_leases_of_a_vanished_process_expire_for_a_reader(tmp_path: Path) -> None:
+    url = f"sqlite://{tmp_path / 'leases.db'}"
+    async with open_store(url) as owner:
+        lease = await owner.grant_lease(0.3)
+        await owner.put(b"presence/agent", b"here", lease=lease.id)
+    # the owner is gone without revoking; a store that only reads still sees expiry
+    async with open_store(url) as reader:
+        assert await reader.get(b"presence/agent") is not None
+        for _ in range(40):
+            await asyncio.sleep(0.05)
+            if await reader.get(b"presence/agent") is None:
+                break
+        assert await reader.get(b"presence/agent") is None
+        history = await reader.history(b"presence/agent")
+        assert [v.deleted for v in history] == [False, True]

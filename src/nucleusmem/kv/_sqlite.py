@@ -111,6 +111,7 @@ class SQLiteStore(Store):
             self._reader.executescript("BEGIN IMMEDIATE;" + _SCHEMA + "COMMIT;")
         self._tick = asyncio.Event()
         self._poller: asyncio.Task[None] | None = None
+        self._watching = 0
         self._closed = False
 
     def _connect(self, *, busy_timeout_ms: int | None = None) -> sqlite3.Connection:
@@ -136,6 +137,7 @@ class SQLiteStore(Store):
         """
         if self._closed:
             raise StoreUnavailable(f"SQLite store {self.path!r} is closed")
+        self._ensure_poller()
         if self._commit_inline:
             try:
                 self._inline.execute("BEGIN IMMEDIATE")
@@ -163,6 +165,7 @@ class SQLiteStore(Store):
         """A consistent read snapshot on the reader connection."""
         if self._closed:
             raise StoreUnavailable(f"SQLite store {self.path!r} is closed")
+        self._ensure_poller()
         with _translated("read"):
             self._reader.execute("BEGIN")
             try:
@@ -258,6 +261,7 @@ class SQLiteStore(Store):
         if revision is None:  # one statement reads the key and the head consistently
             if self._closed:
                 raise StoreUnavailable(f"SQLite store {self.path!r} is closed")
+            self._ensure_poller()
             with _translated("read"):
                 row = self._reader.execute(_LATEST_NOW, (key,)).fetchone()
             return _kv(key, row), int(row[5])
@@ -339,7 +343,16 @@ class SQLiteStore(Store):
                         return
                 await tick.wait()
 
-        return poll_events(read_after, wait_beyond, start_revision - 1)
+        return self._counted(poll_events(read_after, wait_beyond, start_revision - 1))
+
+    async def _counted(self, stream: AsyncIterator[Event]) -> AsyncIterator[Event]:
+        """``stream``, counted among the watches that want fast polling."""
+        self._watching += 1
+        try:
+            async for event in stream:
+                yield event
+        finally:
+            self._watching -= 1
 
     def _ensure_poller(self) -> None:
         if self._poller is None and not self._closed:
@@ -362,7 +375,8 @@ class SQLiteStore(Store):
                     self._notify()
             except StoreUnavailable:
                 pass  # the next round tries again; watches see the error on their reads
-            await asyncio.sleep(self._poll_interval_s)
+            idle = not self._watching  # without watches, only leases need looking after
+            await asyncio.sleep(self._sweep_interval_s if idle else self._poll_interval_s)
 
     # -- revisions and time ----------------------------------------------------------
 
