@@ -1,13 +1,15 @@
 """Benchmark the KV stores against their raw engines, measured in the same run.
 
-Usage: ``python bench/kv_bench.py [--quick] [--backends memory,sqlite,etcd]``.
+Usage: ``python bench/kv_bench.py [--quick] [--backends memory,sqlite,etcd]
+[--profile FILE]``; ``--profile`` writes cProfile stats of the whole run to FILE.
 
 Every number is the median of several repetitions, and each repetition runs our
 store and its raw baseline back to back (alternating which goes first), so a noisy
-machine slows both sides alike. A table goes to stdout, then, as the last line, one
-JSON object with the results. Ratios are "ours over raw": for rates, 1.0 means no
-overhead and higher is better; for latencies, 1.0 means no overhead and lower is
-better. Keys of backends that were not run, or could not run, are null.
+machine slows both sides alike; a ratio is the median of the repetitions' ratios.
+A table goes to stdout, then, as the last line, one JSON object with the results.
+Ratios are "ours over raw": for rates, 1.0 means no overhead and higher is better;
+for latencies, 1.0 means no overhead and lower is better. Keys of backends that
+were not run, or could not run, are null.
 
 SQLite (raw: plain ``sqlite3`` on an equivalent schema: a ``(key, revision, value,
 lease, create_revision, version)`` WITHOUT ROWID table keyed by (key, revision) with
@@ -23,11 +25,16 @@ one revisions row and the key rows):
   newest row of the key, per second.
 - ``sqlite_watch_p50_ms`` / ``_p99_ms``: time from starting ``store.put`` until the
   event arrives through ``store.watch(prefix)`` in the same process, one at a time.
+  The first event of each watch is left out of these and reported as
+  ``sqlite_watch_first_event_ms``, counted from opening the watch (``async with``).
 - ``sqlite_asof_get_1m_vs_1k_ratio``: latency of ``get(key, revision=r)`` at random
   past revisions in a store holding ``sqlite_asof_big_revisions`` revisions (1M;
   200k with ``--quick``) over the same in a store holding 1k. Both stores keep about
   100 versions per key; the big one is bulk-loaded into the schema the store creates.
   Target <= 2.0.
+- ``sqlite_deep_batch_commit_ratio``: as ``sqlite_batch_commit_ratio``, but the keys
+  written already have about 100 versions each (the bulk-loaded as-of store; raw
+  inserts into a copy of the same file), so a commit's cost in history depth shows.
 
 etcd (one fresh server in a temp dir; raw: ``aetcd.Client`` to the same server, our
 keys and the raw keys are the same names under two prefixes of equal length):
@@ -38,7 +45,9 @@ keys and the raw keys are the same names under two prefixes of equal length):
 - ``etcd_watch_p50_ratio``: median put-to-event latency through ``store.watch`` over
   the same through ``client.watch_prefix``; each sample starts the put and waits for
   its event before the next. Target <= 1.5. ``etcd_watch_p50_ms`` / ``_p99_ms`` are
-  ours; ``etcd_raw_watch_p50_ms`` / ``_p99_ms`` the raw client's.
+  ours; ``etcd_raw_watch_p50_ms`` / ``_p99_ms`` the raw client's. As for SQLite, the
+  first event of each watch is left out and reported as ``etcd_watch_first_event_ms``
+  (and ``etcd_raw_watch_first_event_ms``), counted from starting to open the watch.
 
 memory: ``memory_commits_per_s``, ``memory_batch_records_per_s`` and
 ``memory_gets_per_s``, for reference (there is no raw engine to compare with).
@@ -51,6 +60,7 @@ import asyncio
 import cProfile
 import json
 import random
+import shutil
 import sqlite3
 import statistics
 import tempfile
@@ -96,7 +106,7 @@ class Plan:
         scale = 1 if quick else 3
         return cls(
             quick=quick,
-            reps=3 if quick else 7,
+            reps=5 if quick else 9,
             memory_ops=5_000 * scale,
             sqlite_single_commits=150 * scale,
             sqlite_batches=20 * scale,
@@ -186,25 +196,43 @@ def percentile(values: list[float], fraction: float) -> float:
 def ratio_row(
     metric: str, unit: str, ours: list[float], raw: list[float], target: str = ""
 ) -> tuple[Row, float]:
-    """A row comparing medians of ``ours`` and ``raw``, and the ratio itself."""
-    ratio = median(ours) / median(raw)
+    """A row comparing ``ours`` with ``raw``, and the ratio itself.
+
+    The runs are paired (each ours ran next to its raw twin), so the ratio is the
+    median of the pairs' ratios: noise that slows one pair slows both of its sides.
+    """
+    ratio = median([o / r for o, r in zip(ours, raw, strict=True)])
     return Row(metric, unit, median(ours), median(raw), ratio, target), ratio
 
 
-async def store_watch_latencies(store: Store, prefix: bytes, samples: int) -> list[float]:
-    """Seconds from starting each put to its event arriving through ``store.watch``."""
+@dataclass(frozen=True, slots=True)
+class WatchRun:
+    """Put-to-event latencies of one watch, in seconds.
+
+    ``first`` counts from starting to open the watch until the first put's event
+    arrives, so it includes setting the watch up; ``steady`` are the later samples,
+    each from starting its put until its event arrives.
+    """
+
+    first: float
+    steady: list[float]
+
+
+async def store_watch_latencies(store: Store, prefix: bytes, samples: int) -> WatchRun:
+    """Open ``store.watch(prefix)``, then put and await each event, one at a time."""
     latencies: list[float] = []
+    opened = time.perf_counter()
     async with store.watch(prefix) as watch:
-        for i in range(samples):
+        for i in range(samples + 1):
             key = key_of(prefix, i)
-            started = time.perf_counter()
+            started = opened if i == 0 else time.perf_counter()
             put = asyncio.ensure_future(store.put(key, VALUE))
             event = await watch.next(timeout_s=10.0)
             latencies.append(time.perf_counter() - started)
             await put
             if event.key != key:
                 raise AssertionError(f"watch delivered {event.key!r}, expected {key!r}")
-    return latencies
+    return WatchRun(latencies[0], latencies[1:])
 
 
 # -- memory --------------------------------------------------------------------------
@@ -317,26 +345,38 @@ async def bench_sqlite(plan: Plan, report: Report, workdir: Path) -> None:
         await bench_sqlite_commits(plan, report, store, raw, prefix)
         await bench_sqlite_gets(plan, report, store, raw, prefix)
         await store_watch_latencies(store, b"bench/sqlwatch/", 20)  # warm-up
-        latencies: list[float] = []
-        p50s: list[float] = []
-        for _ in range(plan.reps):
-            run = await store_watch_latencies(store, b"bench/sqlwatch/", plan.watch_samples)
-            p50s.append(percentile(run, 0.5))
-            latencies.extend(run)
+        runs = [
+            await store_watch_latencies(store, b"bench/sqlwatch/", plan.watch_samples)
+            for _ in range(plan.reps)
+        ]
     finally:
         await store.aclose()
         raw.close()
-    p50_ms, p99_ms = median(p50s) * 1e3, percentile(latencies, 0.99) * 1e3
+    p50_ms = median([percentile(run.steady, 0.5) for run in runs]) * 1e3
+    p99_ms = percentile([x for run in runs for x in run.steady], 0.99) * 1e3
+    first_ms = median([run.first for run in runs]) * 1e3
     report.add("sqlite", Row("watch put->event p50", "ms", p50_ms))
     report.add("sqlite", Row("watch put->event p99", "ms", p99_ms))
-    report.results.update(sqlite_watch_p50_ms=p50_ms, sqlite_watch_p99_ms=p99_ms)
+    report.add("sqlite", Row("watch open+first event", "ms", first_ms))
+    report.results.update(
+        sqlite_watch_p50_ms=p50_ms, sqlite_watch_p99_ms=p99_ms, sqlite_watch_first_event_ms=first_ms
+    )
     await bench_sqlite_asof(plan, report, workdir)
 
 
 async def bench_sqlite_commits(
     plan: Plan, report: Report, store: Store, raw: RawSQLite, prefix: bytes
 ) -> None:
-    """Single and batched commits per second, ours and raw."""
+    """Single and batched commits per second, ours and raw.
+
+    Both stores first get every key of the key space once (untimed), so every timed
+    commit updates keys that exist, as quick and full runs alike.
+    """
+    everything = [key_of(prefix, i) for i in range(KEY_SPACE)]
+    for start in range(0, KEY_SPACE, plan.batch_size):
+        batch = everything[start : start + plan.batch_size]
+        await store.commit([Put(key, VALUE) for key in batch])
+        raw.commit(batch)
     cursor = {"ours": 0, "raw": 0}
 
     def next_keys(side: str, count: int) -> list[bytes]:
@@ -506,6 +546,7 @@ async def bench_sqlite_asof(plan: Plan, report: Report, workdir: Path) -> None:
     """Latency of a read at a past revision, 1M (or 200k) revisions against 1k."""
     big = await load_history(workdir / "asof-big.db", plan.asof_big_revisions, seed=3)
     small = await load_history(workdir / "asof-small.db", SMALL_ASOF_REVISIONS, seed=4)
+    shutil.copyfile(big.path, workdir / "deep-raw.db")  # for bench_sqlite_deep_commits
     big_store = open_store(f"sqlite://{big.path}")
     small_store = open_store(f"sqlite://{small.path}")
     try:
@@ -541,6 +582,71 @@ async def bench_sqlite_asof(plan: Plan, report: Report, workdir: Path) -> None:
         sqlite_asof_get_big_us=big_us,
         sqlite_asof_get_small_us=small_us,
     )
+    await bench_sqlite_deep_commits(plan, report, big, workdir / "deep-raw.db")
+
+
+async def bench_sqlite_deep_commits(
+    plan: Plan, report: Report, history: History, raw_path: Path
+) -> None:
+    """Batched commits of existing keys that have deep histories, ours and raw.
+
+    Ours commits into the bulk-loaded as-of store (about ``VERSIONS_PER_KEY`` versions
+    per key); raw inserts the same batches with plain ``sqlite3`` into a copy of it.
+    """
+    rng = random.Random(9)
+    batches = [
+        rng.sample(history.keys, plan.batch_size) for _ in range(plan.sqlite_batches * plan.reps)
+    ]
+    store = open_store(f"sqlite://{history.path}")
+    raw = sqlite3.connect(raw_path, isolation_level=None)
+    raw.execute("PRAGMA synchronous = FULL")
+    revision = history.revisions
+    try:
+
+        def ours() -> Measure:
+            todo = iter(batches)
+
+            async def run() -> float:
+                mine = [next(todo) for _ in range(plan.sqlite_batches)]
+                started = time.perf_counter()
+                for keys in mine:
+                    await store.commit([Put(key, VALUE) for key in keys])
+                return plan.sqlite_batches * plan.batch_size / (time.perf_counter() - started)
+
+            return run
+
+        def theirs() -> Measure:
+            todo = iter(batches)
+
+            async def run() -> float:
+                nonlocal revision
+                mine = [next(todo) for _ in range(plan.sqlite_batches)]
+                started = time.perf_counter()
+                for keys in mine:
+                    revision += 1
+                    raw.execute("BEGIN IMMEDIATE")
+                    raw.execute("INSERT INTO kv_revisions VALUES (?, ?)", (revision, time.time()))
+                    raw.executemany(
+                        "INSERT INTO kv_history VALUES (?, ?, ?, NULL, ?, 1)",
+                        [(key, revision, VALUE, revision) for key in keys],
+                    )
+                    raw.execute("COMMIT")
+                return plan.sqlite_batches * plan.batch_size / (time.perf_counter() - started)
+
+            return run
+
+        ours_runs, raw_runs = await paired(plan.reps, ours(), theirs())
+    finally:
+        await store.aclose()
+        raw.close()
+    metric = f"batch commits, {VERSIONS_PER_KEY} versions/key"
+    row, ratio = ratio_row(metric, "records/s", ours_runs, raw_runs)
+    report.add("sqlite", row)
+    report.results.update(
+        sqlite_deep_batch_commit_ratio=ratio,
+        sqlite_deep_batch_records_per_s=median(ours_runs),
+        sqlite_raw_deep_batch_records_per_s=median(raw_runs),
+    )
 
 
 # -- etcd ----------------------------------------------------------------------------
@@ -557,18 +663,21 @@ ETCD_KEYS = (
     "etcd_watch_p99_ms",
     "etcd_raw_watch_p50_ms",
     "etcd_raw_watch_p99_ms",
+    "etcd_watch_first_event_ms",
+    "etcd_raw_watch_first_event_ms",
 )
 
 
-async def raw_watch_latencies(client: Any, prefix: bytes, samples: int) -> list[float]:
-    """Seconds from starting each put to its event arriving through aetcd's watch."""
+async def raw_watch_latencies(client: Any, prefix: bytes, samples: int) -> WatchRun:
+    """The same as `store_watch_latencies`, through aetcd's ``watch_prefix``."""
     latencies: list[float] = []
+    opened = time.perf_counter()
     watch = await client.watch_prefix(prefix)
     events = aiter(watch)
     try:
-        for i in range(samples):
+        for i in range(samples + 1):
             key = key_of(prefix, i)
-            started = time.perf_counter()
+            started = opened if i == 0 else time.perf_counter()
             put = asyncio.ensure_future(client.put(key, VALUE))
             event = await asyncio.wait_for(anext(events), 10.0)
             latencies.append(time.perf_counter() - started)
@@ -578,7 +687,7 @@ async def raw_watch_latencies(client: Any, prefix: bytes, samples: int) -> list[
     finally:
         await watch.cancel()
         await events.aclose()
-    return latencies
+    return WatchRun(latencies[0], latencies[1:])
 
 
 async def bench_etcd(plan: Plan, report: Report) -> None:
@@ -663,33 +772,41 @@ async def bench_etcd_with(plan: Plan, report: Report, store: Store, client: Any)
         etcd_get_ratio=get_ratio, etcd_gets_per_s=median(ours), etcd_raw_gets_per_s=median(raw)
     )
 
-    ours_all: list[float] = []
-    raw_all: list[float] = []
+    ours_runs: list[WatchRun] = []
+    raw_runs: list[WatchRun] = []
 
     async def ours_watch() -> float:
         run = await store_watch_latencies(store, b"bench/watch/ours/", plan.watch_samples)
-        ours_all.extend(run)
-        return percentile(run, 0.5)
+        ours_runs.append(run)
+        return percentile(run.steady, 0.5) * 1e3
 
     async def raw_watch() -> float:
         run = await raw_watch_latencies(client, b"bench/watch/raw_/", plan.watch_samples)
-        raw_all.extend(run)
-        return percentile(run, 0.5)
+        raw_runs.append(run)
+        return percentile(run.steady, 0.5) * 1e3
 
     await store_watch_latencies(store, b"bench/watch/ours/", 20)  # warm-up
     await raw_watch_latencies(client, b"bench/watch/raw_/", 20)
-    ours, raw = await paired(plan.reps, ours_watch, raw_watch)
-    ours_ms, raw_ms = [v * 1e3 for v in ours], [v * 1e3 for v in raw]
+    ours_ms, raw_ms = await paired(plan.reps, ours_watch, raw_watch)
     row, watch_ratio = ratio_row("watch put->event p50", "ms", ours_ms, raw_ms, "<= 1.5")
     report.add("etcd", row)
-    p99_ms, raw_p99_ms = percentile(ours_all, 0.99) * 1e3, percentile(raw_all, 0.99) * 1e3
+    p99_ms = percentile([x for run in ours_runs for x in run.steady], 0.99) * 1e3
+    raw_p99_ms = percentile([x for run in raw_runs for x in run.steady], 0.99) * 1e3
     report.add("etcd", Row("watch put->event p99", "ms", p99_ms, raw_p99_ms, p99_ms / raw_p99_ms))
+    first_ms = median([run.first for run in ours_runs]) * 1e3
+    raw_first_ms = median([run.first for run in raw_runs]) * 1e3
+    report.add(
+        "etcd",
+        Row("watch open+first event", "ms", first_ms, raw_first_ms, first_ms / raw_first_ms),
+    )
     report.results.update(
         etcd_watch_p50_ratio=watch_ratio,
         etcd_watch_p50_ms=median(ours_ms),
         etcd_watch_p99_ms=p99_ms,
         etcd_raw_watch_p50_ms=median(raw_ms),
         etcd_raw_watch_p99_ms=raw_p99_ms,
+        etcd_watch_first_event_ms=first_ms,
+        etcd_raw_watch_first_event_ms=raw_first_ms,
     )
 
 
@@ -710,11 +827,15 @@ NULL_KEYS = {
         "sqlite_raw_gets_per_s",
         "sqlite_watch_p50_ms",
         "sqlite_watch_p99_ms",
+        "sqlite_watch_first_event_ms",
         "sqlite_asof_get_1m_vs_1k_ratio",
         "sqlite_asof_big_revisions",
         "sqlite_asof_small_revisions",
         "sqlite_asof_get_big_us",
         "sqlite_asof_get_small_us",
+        "sqlite_deep_batch_commit_ratio",
+        "sqlite_deep_batch_records_per_s",
+        "sqlite_raw_deep_batch_records_per_s",
     ),
     "etcd": ETCD_KEYS,
 }

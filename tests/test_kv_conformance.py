@@ -11,9 +11,11 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import time
+from collections.abc import Callable
 
 import pytest
 
+from conftest import BACKENDS
 from nucleusmem.errors import (
     Compacted,
     Conflict,
@@ -90,6 +92,8 @@ async def test_range_by_prefix_in_key_order_with_pages(store: Store, ns: bytes) 
     rest = await store.range(ns + b"p/", after=first.items[-1].key, limit=100)
     assert [kv.key[-2:] for kv in rest.items] == [b"%02d" % i for i in range(4, 10)]
     assert not rest.more
+    before_prefix = await store.range(ns + b"p/", after=ns + b"a")
+    assert [kv.key for kv in before_prefix.items] == [kv.key for kv in everything.items]
 
 
 async def test_delete_keeps_history(store: Store, ns: bytes) -> None:
@@ -412,3 +416,17 @@ def test_unknown_urls_are_rejected() -> None:
     for url in ("postgres://x", "no-scheme", "sqlite://", "etcd://", "etcd://h:notaport"):
         with pytest.raises(UnsupportedURL):
             open_store(url)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+async def test_closing_the_store_ends_its_watches(
+    open_backend: Callable[[str], Store], backend: str, ns: bytes
+) -> None:
+    store = open_backend(backend)
+    watch = store.watch(ns)
+    await watch.start()
+    await store.put(ns + b"k", b"v")
+    assert (await watch.next(5)).key == ns + b"k"
+    await store.aclose()
+    with pytest.raises(StopAsyncIteration):
+        await watch.next(5)

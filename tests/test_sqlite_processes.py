@@ -127,7 +127,11 @@ async def test_watches_in_another_process_see_every_commit(tmp_path: Path) -> No
         assert ready.strip() == "ready", watcher.stderr.read() if watcher.stderr else ""
         revisions = [await store.put(b"shared/%d" % (i % 7), b"%d" % i) for i in range(39)]
         revisions.append(await store.delete(b"shared/0"))
-        out, err = await asyncio.to_thread(watcher.communicate, timeout=60)
+        # read through the same buffered file readline used: communicate() would
+        # bypass its buffer and drop lines already read into it
+        out = await asyncio.to_thread(watcher.stdout.read)
+        err = watcher.stderr.read() if watcher.stderr else ""
+        await asyncio.to_thread(watcher.wait, 60)
     assert watcher.returncode == 0, err
     lines = [line.split() for line in out.splitlines()]
     assert [int(rev) for _, _, rev in lines][1:] == revisions

@@ -9,6 +9,13 @@ Calls go to one endpoint at a time and move to the next one when it cannot serve
 (refused connection, no leader). Reads are retried until ``timeout_s`` is spent; a
 commit is retried only when etcd certainly did not apply it, otherwise it raises
 `StoreUnavailable` with ``outcome_unknown=True``.
+
+Where etcd differs from `MemoryStore`: an empty etcd is at revision 1, so the first
+commit gets 2; a compaction writes the floor key, so it takes a revision; revisions
+made by lease expiry carry the time of the commit before them, and `revision_at` a
+time below the floor answers ``floor - 1``; lease TTLs are whole seconds, at least
+etcd's minimum; a commit must fit etcd's limits of 128 compares (keys read, prefixes
+read and keys written) and 1.5 MiB per request.
 """
 
 from __future__ import annotations
@@ -18,7 +25,7 @@ import math
 import time
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from nucleusmem.errors import (
     Compacted,
@@ -89,6 +96,18 @@ _NOT_APPLIED = (
 )
 
 
+class _About(NamedTuple):
+    """What a request concerns, for the error it may raise."""
+
+    revision: int = 0
+    lease_id: int = 0
+    ops: int = 0
+    key: bytes = b""
+
+
+_NOTHING = _About()
+
+
 @dataclass(slots=True)
 class _Conn:
     channel: Any
@@ -107,12 +126,7 @@ class _Conn:
             call.cancel()
             requests.put_nowait(None)
         if reply is grpc.aio.EOF:
-            raise grpc.aio.AioRpcError(
-                grpc.StatusCode.UNAVAILABLE,
-                grpc.aio.Metadata(),
-                grpc.aio.Metadata(),
-                details="the keep-alive stream ended without a reply",
-            )
+            raise StoreUnavailable("the etcd keep-alive stream ended without a reply")
         return reply
 
 
@@ -195,16 +209,12 @@ class EtcdStore(Store):
         request: Any,
         *,
         retry: bool = True,
-        revision: int = 0,
-        lease_id: int = 0,
-        ops: int = 0,
-        key: bytes = b"",
+        about: _About = _NOTHING,
     ) -> Any:
         """One call with failover; every driver error is translated here.
 
         ``retry`` is false for requests that must not be applied twice: those are
-        retried only when etcd certainly did not apply them. ``revision``, ``lease_id``,
-        ``ops`` and ``key`` describe the request for the error it may raise.
+        retried only when etcd certainly did not apply them.
         """
         loop = asyncio.get_running_loop()
         deadline = loop.time() + self.timeout_s
@@ -225,15 +235,7 @@ class EtcdStore(Store):
                         outcome_unknown=True,
                     ) from exc
                 if not retryable:
-                    raise await self._rejected(
-                        code,
-                        details,
-                        request,
-                        revision=revision,
-                        lease_id=lease_id,
-                        ops=ops,
-                        key=key,
-                    ) from exc
+                    raise await self._rejected(code, details, request, about) from exc
                 self._rotate(index)
                 if loop.time() + backoff >= deadline:
                     raise StoreUnavailable(
@@ -247,29 +249,22 @@ class EtcdStore(Store):
             return reply
 
     async def _rejected(
-        self,
-        code: Any,
-        details: str,
-        request: Any,
-        *,
-        revision: int,
-        lease_id: int,
-        ops: int,
-        key: bytes,
+        self, code: Any, details: str, request: Any, about: _About
     ) -> NucleusMemError:
+        revision = about.revision
         if "required revision has been compacted" in details:
             floor = await self._floor()  # our floor is etcd's compaction revision + 1
             return Compacted(floor if floor > revision else revision + 1, revision)
         if "required revision is a future revision" in details:
             head = await self._head()
-            return InvalidRevision(revision, head, f"it is in the future; the store is at {head}")
+            return _future(revision, head)
         if "requested lease not found" in details:
-            return LeaseExpired(lease_id)
+            return LeaseExpired(about.lease_id)
         if "too many operations in txn request" in details:
-            return TxnTooLarge(ops, _MAX_TXN_OPS)
-        if "request is too large" in details or code == grpc.StatusCode.RESOURCE_EXHAUSTED:
-            size = request.ByteSize() if request is not None else 0
-            return ValueTooLarge(key, size, _MAX_REQUEST_BYTES)  # etcd's limit per request
+            return TxnTooLarge(about.ops, _MAX_TXN_OPS)
+        if "request is too large" in details or "larger than max" in details:
+            size = request.ByteSize()  # etcd limits the whole request, not each value
+            return ValueTooLarge(about.key, size, _MAX_REQUEST_BYTES)
         if code in (grpc.StatusCode.UNAUTHENTICATED, grpc.StatusCode.PERMISSION_DENIED):
             return ConfigurationError(f"etcd refused the request: {details}")
         return StoreUnavailable(f"etcd rejected the request: {code.name} {details}")
@@ -292,9 +287,7 @@ class EtcdStore(Store):
         if snapshot is not None and snapshot > self._seen_head:
             head = await self._head()
             if snapshot > head:
-                raise InvalidRevision(
-                    snapshot, head, f"it is in the future; the store is at {head}"
-                )
+                raise _future(snapshot, head)
         success = [
             _put(w.key, w.value, w.lease) if isinstance(w, Put) else _delete(w.key) for w in writes
         ]
@@ -306,9 +299,8 @@ class EtcdStore(Store):
             compares, failure = self._checks(writes, reads, prefix_reads, snapshot)
             request = rpc.TxnRequest(compare=compares, success=success, failure=failure)
             try:
-                reply = await self._call(
-                    lambda c: c.kv.Txn, request, retry=not writes, ops=len(compares), key=biggest
-                )
+                about = _About(ops=len(compares), key=biggest)
+                reply = await self._call(lambda c: c.kv.Txn, request, retry=not writes, about=about)
             except LeaseExpired:
                 raise await self._dead_lease(writes) from None
             if reply.succeeded:
@@ -330,15 +322,8 @@ class EtcdStore(Store):
         if snapshot is None:
             return compares, failure
         if self._floor_exists:
-            compares.append(
-                rpc.Compare(
-                    key=_FLOOR,
-                    target=rpc.Compare.VALUE,
-                    result=rpc.Compare.LESS,
-                    value=_encode_int(snapshot + 1),
-                )
-            )
-        else:  # no compaction since the snapshot; see _conflict for the other case
+            compares.append(_compare_value(_FLOOR, "LESS", _encode_int(snapshot + 1)))
+        else:  # trips on any compaction since the snapshot; then _commit retries by value
             compares.append(_compare_mod(_FLOOR, "LESS", snapshot + 1))
         failure.append(_range_op(_FLOOR, values=True))
         for prefix in prefix_reads:
@@ -371,9 +356,7 @@ class EtcdStore(Store):
                 raise Compacted(floor, snapshot)
             head = int(reply.header.revision)
             if snapshot > head:
-                raise InvalidRevision(
-                    snapshot, head, f"it is in the future; the store is at {head}"
-                )
+                raise _future(snapshot, head)
             for prefix, kvs in zip(
                 prefix_reads, results[n + 1 : n + 1 + len(prefix_reads)], strict=True
             ):
@@ -405,7 +388,9 @@ class EtcdStore(Store):
             return reply, int(reply.header.revision)
         request.revision = revision
         ops = [rpc.RequestOp(request_range=request), _range_op(_FLOOR, values=True)]
-        txn = await self._call(lambda c: c.kv.Txn, rpc.TxnRequest(success=ops), revision=revision)
+        txn = await self._call(
+            lambda c: c.kv.Txn, rpc.TxnRequest(success=ops), about=_About(revision)
+        )
         _check_floor(txn.responses[1], revision)
         return txn.responses[0].response_range, revision
 
@@ -443,16 +428,7 @@ class EtcdStore(Store):
             except Compacted:
                 continue  # compacted while replaying: start again from the new floor
             times = await self._times_at(sorted({int(e.kv.mod_revision) for e in events}))
-            return [
-                Version(
-                    key,
-                    e.kv.value,
-                    int(e.kv.mod_revision),
-                    times[int(e.kv.mod_revision)],
-                    deleted=e.type == rpc.Event.DELETE,
-                )
-                for e in events
-            ]
+            return [_version(e, times[int(e.kv.mod_revision)]) for e in events]
 
     async def _replay(
         self, key: bytes, start: int, head: int, last: int | None, clock_revision: int
@@ -603,7 +579,7 @@ class EtcdStore(Store):
         # one below keeps them, and the floor key hides revision - 1 from readers.
         try:
             compaction = rpc.CompactionRequest(revision=revision - 1, physical=True)
-            await self._call(lambda c: c.kv.Compact, compaction, revision=revision - 1)
+            await self._call(lambda c: c.kv.Compact, compaction, about=_About(revision - 1))
         except Compacted:
             pass  # another client compacted further meanwhile
 
@@ -618,7 +594,7 @@ class EtcdStore(Store):
             ops = [_range_op(_CLOCK, values=True, revision=r) for r in chunk]
             ops.append(_range_op(_FLOOR, values=True))
             request = rpc.TxnRequest(success=ops)
-            reply = await self._call(lambda c: c.kv.Txn, request, revision=min(chunk))
+            reply = await self._call(lambda c: c.kv.Txn, request, about=_About(min(chunk)))
             _check_floor(reply.responses[-1], min(chunk))
             for revision, result in zip(chunk, reply.responses[:-1], strict=True):
                 kvs = result.response_range.kvs
@@ -631,7 +607,7 @@ class EtcdStore(Store):
         if not now.kvs:
             return 0.0
         origin = rpc.RangeRequest(key=_CLOCK, revision=now.kvs[0].create_revision)
-        first = await self._call(lambda c: c.kv.Range, origin, revision=origin.revision)
+        first = await self._call(lambda c: c.kv.Range, origin, about=_About(origin.revision))
         return float(first.kvs[0].value) if first.kvs else 0.0
 
     async def _revision_at(self, when: float) -> int:
@@ -659,21 +635,22 @@ class EtcdStore(Store):
 
     async def _keep_alive(self, lease_id: int) -> float:
         request = rpc.LeaseKeepAliveRequest(ID=lease_id)
-        reply = await self._call(lambda c: c.keep_alive, request, lease_id=lease_id)
+        reply = await self._call(lambda c: c.keep_alive, request, about=_About(lease_id=lease_id))
         if reply.TTL <= 0:
             raise LeaseExpired(lease_id)
         return float(reply.TTL)
 
     async def _revoke_lease(self, lease_id: int) -> None:
         request = rpc.LeaseRevokeRequest(ID=lease_id)
-        await self._call(lambda c: c.lease.LeaseRevoke, request, retry=False, lease_id=lease_id)
+        about = _About(lease_id=lease_id)
+        await self._call(lambda c: c.lease.LeaseRevoke, request, retry=False, about=about)
 
     async def _lease_ttl(self, lease_id: int) -> float | None:
         request = rpc.LeaseTimeToLiveRequest(ID=lease_id)
-        reply = await self._call(lambda c: c.lease.LeaseTimeToLive, request, lease_id=lease_id)
+        reply = await self._call(lambda c: c.lease.LeaseTimeToLive, request)
         return None if reply.TTL < 0 else float(reply.TTL)
 
-    async def aclose(self) -> None:
+    async def _aclose(self) -> None:
         self._closed = True
         conns, self._conns = self._conns, {}
         for conn in conns.values():
@@ -685,18 +662,11 @@ class EtcdStore(Store):
 
 async def _wait_ready(channel: Any, timeout_s: float) -> bool:
     """Whether ``channel`` connects within ``timeout_s``; False at once if it failed."""
-    ready, failed = (
-        grpc.ChannelConnectivity.READY,
-        (
-            grpc.ChannelConnectivity.TRANSIENT_FAILURE,
-            grpc.ChannelConnectivity.SHUTDOWN,
-        ),
-    )
     state = channel.get_state(try_to_connect=True)
     try:
         async with asyncio.timeout(timeout_s):
-            while state != ready:
-                if state in failed:
+            while state.name != "READY":
+                if state.name in ("TRANSIENT_FAILURE", "SHUTDOWN"):
                     return False
                 await channel.wait_for_state_change(state)
                 state = channel.get_state(try_to_connect=True)
@@ -720,6 +690,10 @@ async def _pump(call: Any, replies: asyncio.Queue[Any]) -> None:
         await replies.put(exc)
 
 
+def _future(revision: int, head: int) -> InvalidRevision:
+    return InvalidRevision(revision, head, f"it is in the future; the store is at {head}")
+
+
 def _check_floor(floor_range: Any, revision: int) -> None:
     kvs = floor_range.response_range.kvs
     floor = _decode_int(kvs[0].value) if kvs else 0
@@ -728,17 +702,9 @@ def _check_floor(floor_range: Any, revision: int) -> None:
 
 
 def _retryable(code: Any, details: str) -> bool:
-    codes = grpc.StatusCode
-    broken = (
-        codes.UNAVAILABLE,
-        codes.DEADLINE_EXCEEDED,
-        codes.UNKNOWN,
-        codes.CANCELLED,
-        codes.INTERNAL,
-    )
-    if code in broken:
-        return True
-    return code == codes.RESOURCE_EXHAUSTED and "too many requests" in details
+    if code.name in ("UNAVAILABLE", "DEADLINE_EXCEEDED", "UNKNOWN", "CANCELLED", "INTERNAL"):
+        return True  # the connection or the member failed; another one may serve
+    return code.name == "RESOURCE_EXHAUSTED" and "too many requests" in details
 
 
 def _not_applied(details: str) -> bool:
@@ -790,6 +756,12 @@ def _range_op(
     return rpc.RequestOp(request_range=request)
 
 
+def _compare_value(key: bytes, result: str, value: bytes) -> Any:
+    return rpc.Compare(
+        key=key, target=rpc.Compare.VALUE, result=getattr(rpc.Compare, result), value=value
+    )
+
+
 def _compare_mod(key: bytes, result: str, revision: int, range_end: bytes = b"") -> Any:
     return rpc.Compare(
         key=key,
@@ -809,6 +781,11 @@ def _kv(kv: Any) -> KeyValue:
         int(kv.version),
         int(kv.lease) or None,
     )
+
+
+def _version(event: Any, when: float) -> Version:
+    deleted = event.type == rpc.Event.DELETE
+    return Version(event.kv.key, event.kv.value, int(event.kv.mod_revision), when, deleted)
 
 
 def _event(event: Any) -> Event:

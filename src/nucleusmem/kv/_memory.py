@@ -165,7 +165,8 @@ class MemoryStore(Store):
         return best
 
     def _keys_under(self, prefix: bytes, after: bytes | None) -> list[bytes]:
-        lo = bisect.bisect_left(self._keys, prefix if after is None else after + b"\x00")
+        start = prefix if after is None else max(prefix, after + b"\x00")
+        lo = bisect.bisect_left(self._keys, start)
         end = prefix_end(prefix)
         hi = len(self._keys) if end is None else bisect.bisect_left(self._keys, end)
         return self._keys[lo:hi]
@@ -317,7 +318,7 @@ class MemoryStore(Store):
             await asyncio.sleep(self._sweep_interval_s)
             self._housekeep()
 
-    async def aclose(self) -> None:
+    async def _aclose(self) -> None:
         self._closed = True
         self._notify()
         if self._sweeper is not None:

@@ -272,7 +272,7 @@ class SQLiteStore(Store):
     async def _range(
         self, prefix: bytes, revision: int | None, after: bytes | None, limit: int | None
     ) -> RangeResult:
-        lo = prefix if after is None else after + b"\x00"
+        lo = prefix if after is None else max(prefix, after + b"\x00")
         end = prefix_end(prefix)
         sql = (
             "SELECT key, value, MAX(revision), create_revision, version, lease "
@@ -500,7 +500,7 @@ class SQLiteStore(Store):
 
         await self._write(txn)
 
-    async def aclose(self) -> None:
+    async def _aclose(self) -> None:
         if self._closed:
             return
         self._closed = True

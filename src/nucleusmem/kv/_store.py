@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import abc
 import datetime as dt
+import weakref
 from collections.abc import AsyncIterator, Callable, Iterable, Mapping
 from types import TracebackType
 from typing import ClassVar, Self
@@ -45,6 +46,7 @@ class Store(abc.ABC):
 
     def __init__(self, *, limits: Limits | None = None) -> None:
         self.limits = limits or Limits()
+        self._watches: weakref.WeakSet[Watch] = weakref.WeakSet()
 
     # -- primitives each backend implements ------------------------------------------
 
@@ -123,7 +125,7 @@ class Store(abc.ABC):
         """Seconds a lease has left, or None if it is gone."""
 
     @abc.abstractmethod
-    async def aclose(self) -> None:
+    async def _aclose(self) -> None:
         """Release connections, files and background tasks."""
 
     # -- user-facing API, written once -----------------------------------------------
@@ -212,7 +214,9 @@ class Store(abc.ABC):
         """
         self.limits.check_prefix(prefix)
         _check_revision_arg(start_revision)
-        return Watch(lambda start: self._stream(prefix, start), start_revision, head=self._head)
+        watch = Watch(lambda start: self._stream(prefix, start), start_revision, head=self._head)
+        self._watches.add(watch)
+        return watch
 
     async def revision(self) -> int:
         """The current revision: the one the last commit got (0 for an empty store)."""
@@ -266,6 +270,12 @@ class Store(abc.ABC):
     async def lease_ttl(self, lease_id: int) -> float | None:
         """Seconds the lease has left, or None if it expired or was revoked."""
         return await self._lease_ttl(lease_id)
+
+    async def aclose(self) -> None:
+        """End this store's watches, then release its connections, files and tasks."""
+        for watch in list(self._watches):
+            await watch.aclose()
+        await self._aclose()
 
     async def __aenter__(self) -> Self:
         return self

@@ -284,7 +284,7 @@ class EtcdCluster:
         ]  # fmt: skip
         with member.log_path.open("ab") as log:
             member.process = subprocess.Popen(
-                args, stdin=subprocess.DEVNULL, stdout=log, stderr=log, start_new_session=True
+                args, stdin=subprocess.DEVNULL, stdout=log, stderr=log
             )
 
     def _wait_healthy(self, member: _Member) -> None:
