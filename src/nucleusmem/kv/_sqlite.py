@@ -231,11 +231,13 @@ class SQLiteStore(Store):
     def _apply(self, conn: sqlite3.Connection, head: int, writes: tuple[Write, ...]) -> int:
         revision = head + 1
         keys = [write.key for write in writes]
-        live = {  # the live versions of the written keys, in one statement
+        live = {  # the live versions of the written keys: one index seek each, one statement
             key: (created, version)
-            for key, value, _, created, version in conn.execute(
-                "SELECT key, value, MAX(revision), create_revision, version FROM kv_history "
-                f"WHERE key IN ({','.join('?' * len(keys))}) GROUP BY key",
+            for key, value, created, version in conn.execute(
+                f"WITH w(k) AS (VALUES {','.join(['(?)'] * len(keys))}) "
+                "SELECT h.key, h.value, h.create_revision, h.version FROM w JOIN kv_history h "
+                "ON h.key = w.k AND h.revision = "
+                "(SELECT MAX(revision) FROM kv_history WHERE key = w.k)",
                 keys,
             )
             if value is not None
