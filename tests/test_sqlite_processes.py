@@ -168,3 +168,21 @@ async def test_leases_of_a_vanished_process_expire_for_a_reader(tmp_path: Path) 
         assert await reader.get(b"presence/agent") is None
         history = await reader.history(b"presence/agent")
         assert [v.deleted for v in history] == [False, True]
+
+
+async def test_two_stores_on_one_file_keep_versions_right(tmp_path: Path) -> None:
+    """Each store remembers the versions it wrote; a write by the other must not be missed."""
+    url = f"sqlite://{tmp_path / 'two.db'}"
+    async with open_store(url) as first, open_store(url) as second:
+        writers = [first, second, second, first, first, second]
+        for n, store in enumerate(writers, 1):
+            await store.put(b"k", b"%d" % n)
+            kv = await store.get(b"k")
+            assert kv is not None and kv.version == n and kv.create_revision == 1
+        await first.delete(b"k")
+        await second.put(b"k", b"new")
+        kv = await first.get(b"k")
+        assert kv is not None and kv.version == 1 and kv.create_revision == len(writers) + 2
+        await first.put(b"k", b"newer")
+        kv = await second.get(b"k")
+        assert kv is not None and kv.version == 2

@@ -60,6 +60,7 @@ CREATE TABLE IF NOT EXISTS kv_leases (
 """
 
 _WATCH_BATCH_REVISIONS = 512
+_LIVE_CACHE_KEYS = 100_000
 _LATEST = (
     "SELECT value, revision, create_revision, version, lease FROM kv_history "
     "WHERE key = ? AND revision <= ? ORDER BY revision DESC LIMIT 1"
@@ -104,6 +105,11 @@ class SQLiteStore(Store):
         self._busy_timeout_ms = int(busy_timeout_s * 1000)
         self._writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="nm-sqlite")
         self._thread_conn: sqlite3.Connection | None = None
+        # (create_revision, version) of live keys (None: absent) as this process last
+        # wrote them; valid while no other connection has written (PRAGMA data_version)
+        self._live: dict[bytes, tuple[int, int] | None] = {}
+        self._live_pending: dict[bytes, tuple[int, int] | None] = {}
+        self._live_seen: int | None = None
         self._commit_inline = commit_inline
         self._reader = self._connect()
         self._inline = self._connect(busy_timeout_ms=0)
@@ -145,7 +151,15 @@ class SQLiteStore(Store):
                 pass  # locked by another connection: wait for it on the writer thread
             else:
                 with _translated("commit"):
+                    version = self._inline.execute("PRAGMA data_version").fetchone()[0]
+                    if version != self._live_seen:  # another connection wrote: forget
+                        self._live.clear()
+                        self._live_seen = version
+                    self._live_pending.clear()
                     result = _finish(self._inline, fn)
+                if len(self._live) > _LIVE_CACHE_KEYS:
+                    self._live.clear()
+                self._live.update(self._live_pending)
                 self._notify()
                 return result
 
@@ -230,18 +244,28 @@ class SQLiteStore(Store):
 
     def _apply(self, conn: sqlite3.Connection, head: int, writes: tuple[Write, ...]) -> int:
         revision = head + 1
-        keys = [write.key for write in writes]
-        live = {  # the live versions of the written keys: one index seek each, one statement
-            key: (created, version)
-            for key, value, created, version in conn.execute(
-                f"WITH w(k) AS (VALUES {','.join(['(?)'] * len(keys))}) "
-                "SELECT h.key, h.value, h.create_revision, h.version FROM w JOIN kv_history h "
-                "ON h.key = w.k AND h.revision = "
-                "(SELECT MAX(revision) FROM kv_history WHERE key = w.k)",
-                keys,
-            )
-            if value is not None
-        }
+        cache = self._live if conn is self._inline else None
+        keys = [w.key for w in writes if cache is None or w.key not in cache]
+        live = (
+            {  # the live versions of the written keys: one index seek each, one statement
+                key: (created, version)
+                for key, value, created, version in conn.execute(
+                    f"WITH w(k) AS (VALUES {','.join(['(?)'] * len(keys))}) "
+                    "SELECT h.key, h.value, h.create_revision, h.version FROM w JOIN kv_history h "
+                    "ON h.key = w.k AND h.revision = "
+                    "(SELECT MAX(revision) FROM kv_history WHERE key = w.k)",
+                    keys,
+                )
+                if value is not None
+            }
+            if keys
+            else {}
+        )
+        if cache is not None:
+            for write in writes:
+                known = cache.get(write.key)
+                if known is not None:
+                    live[write.key] = known
         rows: list[tuple[bytes, int, bytes | None, int | None, int, int]] = []
         for write in writes:
             prev = live.get(write.key)
@@ -255,6 +279,12 @@ class SQLiteStore(Store):
         now = max(self._now(), last[0] if last else 0.0)
         conn.execute("INSERT INTO kv_revisions VALUES (?, ?)", (revision, now))
         conn.executemany("INSERT INTO kv_history VALUES (?, ?, ?, ?, ?, ?)", rows)
+        if cache is not None:  # taken into the cache once the commit is durable
+            for write in writes:
+                self._live_pending[write.key] = None
+            for key, _, value, _, created, version in rows:
+                if value is not None:
+                    self._live_pending[key] = (created, version)
         return revision
 
     # -- reads -----------------------------------------------------------------------
