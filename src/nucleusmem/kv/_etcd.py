@@ -663,6 +663,8 @@ class EtcdStore(Store):
 async def _wait_ready(channel: Any, timeout_s: float) -> bool:
     """Whether ``channel`` connects within ``timeout_s``; False at once if it failed."""
     state = channel.get_state(try_to_connect=True)
+    if state.name == "READY":  # the common case: no timer to set up
+        return True
     try:
         async with asyncio.timeout(timeout_s):
             while state.name != "READY":

@@ -244,11 +244,13 @@ class SQLiteStore(Store):
 
     def _apply(self, conn: sqlite3.Connection, head: int, writes: tuple[Write, ...]) -> int:
         revision = head + 1
-        cache = self._live if conn is self._inline else None
-        keys = [w.key for w in writes if cache is None or w.key not in cache]
-        live = (
-            {  # the live versions of the written keys: one index seek each, one statement
-                key: (created, version)
+        cache = self._live if conn is self._inline else {}
+        keys = [w.key for w in writes if w.key not in cache]
+        found: dict[bytes, tuple[int, int] | None] = {}
+        if keys:  # the live versions of keys not in the cache: one index seek each
+            found = dict.fromkeys(keys)
+            found |= {
+                key: (created, version) if value is not None else None
                 for key, value, created, version in conn.execute(
                     f"WITH w(k) AS (VALUES {','.join(['(?)'] * len(keys))}) "
                     "SELECT h.key, h.value, h.create_revision, h.version FROM w JOIN kv_history h "
@@ -256,35 +258,26 @@ class SQLiteStore(Store):
                     "(SELECT MAX(revision) FROM kv_history WHERE key = w.k)",
                     keys,
                 )
-                if value is not None
             }
-            if keys
-            else {}
-        )
-        if cache is not None:
-            for write in writes:
-                known = cache.get(write.key)
-                if known is not None:
-                    live[write.key] = known
+        now: dict[bytes, tuple[int, int] | None] = {}
         rows: list[tuple[bytes, int, bytes | None, int | None, int, int]] = []
         for write in writes:
-            prev = live.get(write.key)
-            if isinstance(write, Delete):
+            key = write.key
+            prev = found[key] if key in found else cache[key]
+            if type(write) is Delete:
+                now[key] = None
                 if prev is not None:
-                    rows.append((write.key, revision, None, None, 0, 0))
+                    rows.append((key, revision, None, None, 0, 0))
             else:
-                created, version = (prev[0], prev[1] + 1) if prev else (revision, 1)
-                rows.append((write.key, revision, write.value, write.lease, created, version))
+                live = (prev[0], prev[1] + 1) if prev else (revision, 1)
+                now[key] = live
+                rows.append((key, revision, write.value, write.lease, *live))  # type: ignore[union-attr]
         last = conn.execute("SELECT time FROM kv_revisions WHERE revision = ?", (head,)).fetchone()
-        now = max(self._now(), last[0] if last else 0.0)
-        conn.execute("INSERT INTO kv_revisions VALUES (?, ?)", (revision, now))
+        at = max(self._now(), last[0] if last else 0.0)
+        conn.execute("INSERT INTO kv_revisions VALUES (?, ?)", (revision, at))
         conn.executemany("INSERT INTO kv_history VALUES (?, ?, ?, ?, ?, ?)", rows)
-        if cache is not None:  # taken into the cache once the commit is durable
-            for write in writes:
-                self._live_pending[write.key] = None
-            for key, _, value, _, created, version in rows:
-                if value is not None:
-                    self._live_pending[key] = (created, version)
+        if conn is self._inline:  # taken into the cache once the commit is durable
+            self._live_pending.update(now)
         return revision
 
     # -- reads -----------------------------------------------------------------------
