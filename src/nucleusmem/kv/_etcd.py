@@ -495,7 +495,7 @@ class EtcdStore(Store):
 
     # -- watch -----------------------------------------------------------------------
 
-    async def _stream(self, prefix: bytes, start_revision: int) -> AsyncIterator[Event]:
+    async def _stream(self, prefix: bytes, start_revision: int) -> AsyncIterator[Event | None]:
         loop = asyncio.get_running_loop()
         floor = await self._floor()
         if start_revision < floor:
@@ -537,6 +537,8 @@ class EtcdStore(Store):
                 if reply.canceled:
                     self._rotate(index)
                     raise StoreUnavailable(f"etcd canceled the watch: {reply.cancel_reason}")
+                if reply.created:
+                    yield None  # registered: later commits arrive live
                 for event in reply.events:
                     if not event.kv.key.startswith(RESERVED_PREFIX):
                         yield _event(event)

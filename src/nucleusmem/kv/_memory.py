@@ -218,7 +218,7 @@ class MemoryStore(Store):
 
     # -- watch -----------------------------------------------------------------------
 
-    def _stream(self, prefix: bytes, start_revision: int) -> AsyncIterator[Event]:
+    def _stream(self, prefix: bytes, start_revision: int) -> AsyncIterator[Event | None]:
         self._ensure_sweeper()
         end = prefix_end(prefix)
 

@@ -332,7 +332,7 @@ class SQLiteStore(Store):
 
     # -- watch -----------------------------------------------------------------------
 
-    def _stream(self, prefix: bytes, start_revision: int) -> AsyncIterator[Event]:
+    def _stream(self, prefix: bytes, start_revision: int) -> AsyncIterator[Event | None]:
         self._ensure_poller()
         end = prefix_end(prefix)
         sql = (
@@ -370,7 +370,7 @@ class SQLiteStore(Store):
 
         return self._counted(poll_events(read_after, wait_beyond, start_revision - 1))
 
-    async def _counted(self, stream: AsyncIterator[Event]) -> AsyncIterator[Event]:
+    async def _counted(self, stream: AsyncIterator[Event | None]) -> AsyncIterator[Event | None]:
         """``stream``, counted among the watches that want fast polling."""
         self._watching += 1
         try:

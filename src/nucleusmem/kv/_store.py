@@ -81,8 +81,11 @@ class Store(abc.ABC):
         """Every put and delete of ``key`` above the floor, oldest first."""
 
     @abc.abstractmethod
-    def _stream(self, prefix: bytes, start_revision: int) -> AsyncIterator[Event]:
+    def _stream(self, prefix: bytes, start_revision: int) -> AsyncIterator[Event | None]:
         """Events under ``prefix`` with revisions from ``start_revision`` on.
+
+        The stream yields None once the backend has registered it (later commits will
+        reach it live), before or between events.
 
         The iterator raises `StoreUnavailable` when its stream breaks; `Watch` then
         resumes it from the revision after the last event delivered.

@@ -13,7 +13,7 @@ from nucleusmem.kv._types import Event
 
 __all__ = ["Watch", "poll_events"]
 
-StreamFactory = Callable[[int], AsyncIterator[Event]]
+StreamFactory = Callable[[int], AsyncIterator[Event | None]]
 
 
 class Watch:
@@ -43,6 +43,7 @@ class Watch:
         self._max_backoff_s = max_backoff_s
         self._queue: asyncio.Queue[Event | BaseException] = asyncio.Queue(buffer)
         self._pump: asyncio.Task[None] | None = None
+        self._ready = asyncio.Event()
         self._closed = False
         self.last_revision: int | None = None
         """The revision of the last event delivered (None before the first)."""
@@ -53,14 +54,17 @@ class Watch:
         return self
 
     async def start(self) -> Self:
-        """Pin the start: a watch "from now" sees every commit after this returns.
+        """Pin the start and open the stream: every commit after this returns is seen.
 
-        Entering ``async with`` calls it; otherwise the first ``next`` does.
+        Returns once the backend has registered the watch (so later commits arrive
+        live), or has failed to. Entering ``async with`` calls it; else the first
+        ``next`` does.
         """
         if self._next_revision is None:
             self._next_revision = await self._head() + 1
         if self._pump is None and not self._closed:
             self._pump = asyncio.get_running_loop().create_task(self._run())
+            await self._ready.wait()
         return self
 
     async def _run(self) -> None:
@@ -70,14 +74,19 @@ class Watch:
             stream = self._open_stream(self._next_revision)
             try:
                 async for event in stream:
+                    if event is None:  # the backend has registered the watch
+                        self._ready.set()
+                        continue
                     await self._queue.put(event)
                     self._next_revision = event.revision + 1
                     backoff = 0.05
             except StoreUnavailable:
+                self._ready.set()  # start() returns; the watch keeps trying
                 self.resumes += 1
                 await asyncio.sleep(backoff)
                 backoff = min(backoff * 2, self._max_backoff_s)
             except Exception as exc:  # Compacted and the like end the watch
+                self._ready.set()
                 await self._queue.put(exc)
                 return
             finally:
@@ -126,8 +135,10 @@ async def poll_events(
     read_after: Callable[[int], Awaitable[tuple[list[Event], int]]],
     wait_beyond: Callable[[int], Awaitable[None]],
     start_after: int,
-) -> AsyncIterator[Event]:
+) -> AsyncIterator[Event | None]:
     """Stream events by reading batches after a cursor and waiting for new commits.
+
+    Yields None first: a polling stream is registered as soon as it exists.
 
     ``read_after(cursor)`` returns the events with revision > cursor up to some
     revision it read completely, and that revision (``cursor`` itself when nothing
@@ -135,6 +146,7 @@ async def poll_events(
     ``wait_beyond(cursor)`` returns once the store's head may have passed ``cursor``.
     """
     cursor = start_after
+    yield None
     while True:
         events, read_to = await read_after(cursor)
         for event in events:
