@@ -12,14 +12,22 @@ NucleusMemError
 ├── Compacted                          a read or watch below the compaction floor
 ├── LeaseExpired (LookupError)         the lease is gone (expired or revoked)
 ├── StoreUnavailable (ConnectionError) the store cannot be reached
-└── ConfigurationError                 an optional driver is missing, or a bad option
+├── ConfigurationError                 an optional driver is missing, or a bad option
+├── NotFound (LookupError)             no such space, record, agent or principal
+├── AlreadyExists                      a space, principal or agent id is taken
+├── QuotaExceeded                      a write would take a space over its size quota
+├── Unauthenticated (PermissionError)  no token, or a token nobody holds
+└── AccessDenied (PermissionError)     the principal may not do this to this space
 ```
 
 Driver errors (sqlite3, gRPC) are translated where the call is made and never reach
-callers; the original is kept as ``__cause__``.
+callers; the original is kept as ``__cause__``. Each class names the HTTP status the
+server answers with (``http_status``); the remote SDK raises the same class again.
 """
 
 from __future__ import annotations
+
+from typing import ClassVar
 
 __all__ = [
     "Compacted",
@@ -29,6 +37,11 @@ __all__ = [
     "InvalidRequest",
     "InvalidRevision",
     "LeaseExpired",
+    "NotFound",
+    "QuotaExceeded",
+    "Unauthenticated",
+    "AccessDenied",
+    "AlreadyExists",
     "NucleusMemError",
     "StoreUnavailable",
     "TxnTooLarge",
@@ -39,6 +52,8 @@ __all__ = [
 
 class NucleusMemError(Exception):
     """The root of every error NucleusMem raises."""
+
+    http_status: ClassVar[int] = 400
 
 
 class InvalidRequest(NucleusMemError, ValueError):
@@ -97,6 +112,8 @@ class Conflict(NucleusMemError):
     (0 when it no longer exists) and ``snapshot`` the revision the transaction read at.
     """
 
+    http_status: ClassVar[int] = 409
+
     def __init__(self, key: bytes, revision: int, snapshot: int | None) -> None:
         self.key = key
         self.revision = revision
@@ -110,6 +127,8 @@ class Conflict(NucleusMemError):
 class Compacted(NucleusMemError):
     """History below ``floor`` has been compacted away; ``requested`` is below it."""
 
+    http_status: ClassVar[int] = 410
+
     def __init__(self, floor: int, requested: int) -> None:
         self.floor = floor
         self.requested = requested
@@ -120,6 +139,8 @@ class Compacted(NucleusMemError):
 
 class LeaseExpired(NucleusMemError, LookupError):
     """The lease does not exist any more: it expired or was revoked."""
+
+    http_status: ClassVar[int] = 404
 
     def __init__(self, lease_id: int) -> None:
         self.lease_id = lease_id
@@ -133,6 +154,8 @@ class StoreUnavailable(NucleusMemError, ConnectionError):
     (the connection broke after the request was sent); read the keys to find out.
     """
 
+    http_status: ClassVar[int] = 503
+
     def __init__(self, message: str, *, outcome_unknown: bool = False) -> None:
         self.outcome_unknown = outcome_unknown
         super().__init__(message)
@@ -140,6 +163,73 @@ class StoreUnavailable(NucleusMemError, ConnectionError):
 
 class ConfigurationError(NucleusMemError):
     """NucleusMem is misconfigured: a driver extra is missing, or an option is invalid."""
+
+    http_status: ClassVar[int] = 400
+
+
+class NotFound(NucleusMemError, LookupError):
+    """A space, record, agent or principal does not exist (or is not visible)."""
+
+    http_status: ClassVar[int] = 404
+
+    def __init__(self, what: str, name: str) -> None:
+        self.what = what
+        self.name = name
+        super().__init__(f"{what} {name!r} not found")
+
+
+class AlreadyExists(NucleusMemError):
+    """A space, principal or agent id is already taken."""
+
+    http_status: ClassVar[int] = 409
+
+    def __init__(self, what: str, name: str) -> None:
+        self.what = what
+        self.name = name
+        super().__init__(f"{what} {name!r} already exists")
+
+
+class QuotaExceeded(NucleusMemError):
+    """A write would take a space past its size quota; nothing was written."""
+
+    http_status: ClassVar[int] = 413
+
+    def __init__(self, space: str, used_bytes: int, quota_bytes: int) -> None:
+        self.space = space
+        self.used_bytes = used_bytes
+        self.quota_bytes = quota_bytes
+        super().__init__(
+            f"space {space!r} would hold {used_bytes} bytes; its quota is {quota_bytes}"
+        )
+
+
+class Unauthenticated(NucleusMemError, PermissionError):
+    """The request carries no token, or a token that no principal holds."""
+
+    http_status: ClassVar[int] = 401
+
+
+class AccessDenied(NucleusMemError, PermissionError):
+    """The principal is known but may not do this (``action``) to this ``space``."""
+
+    http_status: ClassVar[int] = 403
+
+    def __init__(self, principal: str, action: str, space: str | None = None) -> None:
+        self.principal = principal
+        self.action = action
+        self.space = space
+        where = f" on space {space!r}" if space else ""
+        super().__init__(f"principal {principal!r} may not {action}{where}")
+
+
+def error_from_wire(name: str, message: str) -> NucleusMemError:
+    """Rebuild the error a server reported by class name; `NucleusMemError` if unknown."""
+    cls = globals().get(name)
+    if not (isinstance(cls, type) and issubclass(cls, NucleusMemError)):
+        cls = NucleusMemError
+    exc = cls.__new__(cls)
+    Exception.__init__(exc, message)
+    return exc
 
 
 def _short(key: object, limit: int = 64) -> str:

@@ -1,0 +1,133 @@
+"""How records, comm records and settings are encoded as KV values (compact JSON)."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from nucleusmem.errors import InvalidRequest, ValueTooLarge
+from nucleusmem.kv import KeyValue
+from nucleusmem.space._models import (
+    MAX_CONTENT_BYTES,
+    MAX_METADATA_BYTES,
+    CommRecord,
+    DataRegion,
+    Record,
+    RecordWrite,
+)
+
+__all__ = [
+    "decode_comm",
+    "decode_record",
+    "deleted_record",
+    "dumps",
+    "encode_comm",
+    "encode_record",
+    "loads",
+]
+
+
+def dumps(value: Any) -> bytes:
+    """Compact JSON bytes."""
+    return json.dumps(value, separators=(",", ":"), ensure_ascii=False).encode()
+
+
+def loads(value: bytes) -> Any:
+    """Parse JSON bytes written by `dumps`."""
+    return json.loads(value)
+
+
+def encode_record(write: RecordWrite, time: float) -> bytes:
+    """The stored value of a record; refuses content or metadata over the limits."""
+    content = write.content.encode()
+    if len(content) > MAX_CONTENT_BYTES:
+        raise ValueTooLarge(write.key.encode(), len(content), MAX_CONTENT_BYTES)
+    try:
+        metadata = dumps(write.metadata)
+    except (TypeError, ValueError) as exc:
+        raise InvalidRequest(f"metadata of {write.key!r} is not JSON: {exc}") from exc
+    if len(metadata) > MAX_METADATA_BYTES:
+        raise ValueTooLarge(write.key.encode(), len(metadata), MAX_METADATA_BYTES)
+    value: dict[str, Any] = {"c": write.content, "w": time}
+    if write.metadata:
+        value["m"] = write.metadata
+    for field, short in (("kind", "k"), ("agent", "a"), ("thread", "t")):
+        if getattr(write, field) is not None:
+            value[short] = getattr(write, field)
+    return dumps(value)
+
+
+def decode_record(space: str, region: DataRegion, key: str, kv: KeyValue) -> Record:
+    """A `Record` from its KV entry."""
+    value = loads(kv.value)
+    return Record.model_construct(
+        space=space,
+        region=region,
+        key=key,
+        content=value["c"],
+        metadata=value.get("m", {}),
+        kind=value.get("k"),
+        agent=value.get("a"),
+        thread=value.get("t"),
+        revision=kv.revision,
+        created_revision=kv.create_revision,
+        version=kv.version,
+        time=value["w"],
+        deleted=False,
+    )
+
+
+def deleted_record(
+    space: str, region: DataRegion, key: str, revision: int, time: float, created: int, version: int
+) -> Record:
+    """The tombstone of a record in its history."""
+    return Record.model_construct(
+        space=space,
+        region=region,
+        key=key,
+        content="",
+        metadata={},
+        kind=None,
+        agent=None,
+        thread=None,
+        revision=revision,
+        created_revision=created,
+        version=version,
+        time=time,
+        deleted=True,
+    )
+
+
+def encode_comm(record: CommRecord) -> bytes:
+    """The stored value of a comm record (revision is the KV's own)."""
+    value: dict[str, Any] = {
+        "id": record.id,
+        "s": record.sender,
+        "k": record.ref_key,
+        "r": record.ref_region.value,
+        "w": record.time,
+    }
+    if record.to is not None:
+        value["to"] = record.to
+    if record.topic is not None:
+        value["tp"] = record.topic
+    return dumps(value)
+
+
+def decode_comm(space: str, value: bytes, revision: int) -> CommRecord:
+    """A `CommRecord` from its stored value and revision; ValueError if unreadable."""
+    try:
+        v = loads(value)
+        return CommRecord.model_construct(
+            id=v["id"],
+            space=space,
+            sender=v["s"],
+            to=v.get("to"),
+            topic=v.get("tp"),
+            ref_key=v["k"],
+            ref_region=DataRegion(v["r"]),
+            time=v["w"],
+            revision=revision,
+        )
+    except (KeyError, TypeError) as exc:
+        raise ValueError(f"bad comm record: {exc}") from exc
