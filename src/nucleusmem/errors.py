@@ -47,6 +47,8 @@ __all__ = [
     "TxnTooLarge",
     "UnsupportedURL",
     "ValueTooLarge",
+    "error_detail",
+    "error_from_wire",
 ]
 
 
@@ -222,13 +224,34 @@ class AccessDenied(NucleusMemError, PermissionError):
         super().__init__(f"principal {principal!r} may not {action}{where}")
 
 
-def error_from_wire(name: str, message: str) -> NucleusMemError:
-    """Rebuild the error a server reported by class name; `NucleusMemError` if unknown."""
+def error_detail(exc: NucleusMemError) -> dict[str, object]:
+    """The data an error carries (``key``, ``revision``, ...), as JSON-ready values."""
+    detail: dict[str, object] = {}
+    for name, value in vars(exc).items():
+        if name.startswith("_"):
+            continue
+        if isinstance(value, bytes):
+            value = value.decode("utf-8", "backslashreplace")
+        if value is None or isinstance(value, str | int | float | bool):
+            detail[name] = value
+    return detail
+
+
+def error_from_wire(
+    name: str, message: str, detail: dict[str, object] | None = None
+) -> NucleusMemError:
+    """Rebuild the error a server reported by class name; `NucleusMemError` if unknown.
+
+    Its data attributes come from ``detail`` (keys arrive as text, not bytes).
+    """
     cls = globals().get(name)
     if not (isinstance(cls, type) and issubclass(cls, NucleusMemError)):
         cls = NucleusMemError
     exc = cls.__new__(cls)
     Exception.__init__(exc, message)
+    for attr, value in (detail or {}).items():
+        if isinstance(attr, str) and not attr.startswith("_"):
+            setattr(exc, attr, value)
     return exc
 
 

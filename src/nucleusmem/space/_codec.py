@@ -39,6 +39,13 @@ def loads(value: bytes) -> Any:
 
 def encode_record(write: RecordWrite, time: float) -> bytes:
     """The stored value of a record; refuses content or metadata over the limits."""
+    try:
+        return _encode_record(write, time)
+    except UnicodeEncodeError as exc:
+        raise InvalidRequest(f"record {write.key!r} holds text that is not UTF-8: {exc}") from None
+
+
+def _encode_record(write: RecordWrite, time: float) -> bytes:
     content = write.content.encode()
     if len(content) > MAX_CONTENT_BYTES:
         raise ValueTooLarge(write.key.encode(), len(content), MAX_CONTENT_BYTES)

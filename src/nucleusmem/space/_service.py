@@ -245,6 +245,11 @@ class MemSpaceService:
             return revision
         if isinstance(at, bool) or not isinstance(at, int):
             raise InvalidRequest(f"at must be a revision or a datetime, got {at!r}")
+        if at <= 0:
+            raise InvalidRevision(at, None, "revisions start at 1")
+        head = await self.store.revision()
+        if at > head:
+            raise InvalidRevision(at, head, f"it is in the future (the newest is {head})")
         return at
 
     async def apply_retention(self) -> int | None:

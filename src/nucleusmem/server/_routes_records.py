@@ -1,0 +1,119 @@
+"""Routes for records: batch writes, reads now or in the past, history and diffs."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Query
+
+from nucleusmem.server._bodies import RevisionBody, WriteBody
+from nucleusmem.server._deps import (
+    AtQuery,
+    KeyPath,
+    RegionPath,
+    RequiredAtQuery,
+    SessionDep,
+    SpacePath,
+    TimeQuery,
+    parse_at,
+)
+from nucleusmem.space._api import RecordPage
+from nucleusmem.space._models import Change, DataRegion, Name, Record, RecordKey
+
+__all__ = ["router"]
+
+router = APIRouter(tags=["records"])
+"""Records under ``/v1/spaces/{space}/regions/{region}``, plus diff and revision."""
+
+_RECORDS = "/spaces/{space}/regions/{region}/records"
+
+
+@router.post(_RECORDS, status_code=201)
+async def write(
+    space: SpacePath, region: RegionPath, body: WriteBody, session: SessionDep
+) -> list[Record]:
+    """Write records in one transaction; each gets a new revision-stamped version."""
+    return await session.write(space, body.records, region=region)
+
+
+@router.get(_RECORDS)
+async def list_records(
+    space: SpacePath,
+    region: RegionPath,
+    session: SessionDep,
+    prefix: Annotated[str, Query(max_length=512)] = "",
+    agent: Annotated[Name | None, Query()] = None,
+    kind: Annotated[Name | None, Query()] = None,
+    thread: Annotated[Name | None, Query()] = None,
+    since: TimeQuery = None,
+    until: TimeQuery = None,
+    at: AtQuery = None,
+    after: Annotated[RecordKey | None, Query()] = None,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+) -> RecordPage:
+    """Records in key order, filtered by key prefix, agent, kind, thread and write time.
+
+    Pass a page's ``next_after`` as ``after`` (and its ``revision`` as ``at``) for the
+    next page.
+    """
+    return await session.list_records(
+        space,
+        region=region,
+        prefix=prefix,
+        agent=agent,
+        kind=kind,
+        thread=thread,
+        since=since,
+        until=until,
+        at=parse_at(at),
+        after=after,
+        limit=limit,
+    )
+
+
+@router.get(_RECORDS + "/{key:path}")
+async def get(
+    space: SpacePath, region: RegionPath, key: KeyPath, session: SessionDep, at: AtQuery = None
+) -> Record:
+    """One record, now or as of ``at``."""
+    return await session.get(space, key, region=region, at=parse_at(at))
+
+
+@router.delete(_RECORDS + "/{key:path}")
+async def delete(
+    space: SpacePath, region: RegionPath, key: KeyPath, session: SessionDep
+) -> RevisionBody:
+    """Delete a record (its history keeps the versions); returns the revision."""
+    return RevisionBody(revision=await session.delete(space, key, region=region))
+
+
+@router.get("/spaces/{space}/regions/{region}/history/{key:path}")
+async def history(
+    space: SpacePath,
+    region: RegionPath,
+    key: KeyPath,
+    session: SessionDep,
+    limit: Annotated[int | None, Query(ge=1, le=10_000)] = None,
+) -> list[Record]:
+    """Versions of a record, oldest first; deletions carry ``deleted: true``."""
+    return await session.history(space, key, region=region, limit=limit)
+
+
+@router.get("/spaces/{space}/diff")
+async def diff(
+    space: SpacePath,
+    from_at: RequiredAtQuery,
+    session: SessionDep,
+    to_at: AtQuery = None,
+    region: Annotated[DataRegion | None, Query()] = None,
+) -> list[Change]:
+    """The records that differ between ``from_at`` and ``to_at`` (default: now)."""
+    return await session.diff(
+        space, parse_at(from_at, name="from_at"), parse_at(to_at, name="to_at"), region=region
+    )
+
+
+@router.get("/spaces/{space}/revision")
+async def revision(space: SpacePath, session: SessionDep, at: AtQuery = None) -> RevisionBody:
+    """The revision now, or the one that was current at ``at``."""
+    return RevisionBody(revision=await session.revision(space, parse_at(at)))
