@@ -20,8 +20,12 @@ etcd:
 	  $$SUDO apt-get update -qq && \
 	  DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq etcd-server >/dev/null; }
 
+# The server on the embedded SQLite store; the admin token is kept in a file (0600).
 run: $(STAMP)
-	$(BIN)/nucleusmem demo
+	@echo "NucleusMem on http://127.0.0.1:8765 (store: sqlite://nucleusmem.db)"
+	@echo "connect:  export NUCLEUSMEM_URL=http://127.0.0.1:8765 NUCLEUSMEM_TOKEN=\$$(cat .nucleusmem-admin-token)"
+	@echo "          .venv/bin/nucleusmem space ls   |   python: nucleusmem.open(url, token=...)"
+	$(BIN)/nucleusmem serve --store sqlite://nucleusmem.db --token-file .nucleusmem-admin-token
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests bench
@@ -37,9 +41,11 @@ test: lint typecheck pytest
 
 bench: $(STAMP) etcd
 	$(BIN)/python bench/kv_bench.py
+	$(BIN)/python bench/comm_bench.py
 
 bench-quick: $(STAMP) etcd
 	$(BIN)/python bench/kv_bench.py --quick
+	$(BIN)/python bench/comm_bench.py --quick
 
 clean:
 	rm -rf $(VENV) build src/*.egg-info .mypy_cache .ruff_cache .pytest_cache

@@ -21,7 +21,7 @@ def test_no_server_errors_no_hangs(tmp_path: Path) -> None:
             client.create_space("fuzz", members={"someone": "ro"})
             client.space("fuzz").put("a", "b")
             client.space("fuzz").register("agent", ttl_s=None)
-        examples = os.environ.get("NUCLEUSMEM_FUZZ_EXAMPLES", "15")
+        examples = os.environ.get("NUCLEUSMEM_FUZZ_EXAMPLES", "10")
         result = subprocess.run(
             [
                 str(Path(sys.executable).with_name("st")),
@@ -34,7 +34,12 @@ def test_no_server_errors_no_hangs(tmp_path: Path) -> None:
                 "--request-timeout",
                 "10",
                 "--max-time",
-                "240",
+                "100",
+                "--phases",
+                "examples,coverage,fuzzing",
+                # a few routes refuse most generated data by design (strict bodies)
+                "--suppress-health-check",
+                "all",
                 "--seed",
                 "1",
                 # the SSE stream stays open by design; tests/test_http_server.py covers it

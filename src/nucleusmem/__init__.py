@@ -2,7 +2,23 @@
 
 from __future__ import annotations
 
+from nucleusmem.client import (
+    Agent,
+    AsyncAgent,
+    AsyncClient,
+    AsyncMountedSpace,
+    AsyncSpace,
+    AsyncSpaceView,
+    Client,
+    MountedSpace,
+    Space,
+    SpaceView,
+    open,
+    open_async,
+)
 from nucleusmem.errors import (
+    AccessDenied,
+    AlreadyExists,
     Compacted,
     ConfigurationError,
     Conflict,
@@ -10,9 +26,12 @@ from nucleusmem.errors import (
     InvalidRequest,
     InvalidRevision,
     LeaseExpired,
+    NotFound,
     NucleusMemError,
+    QuotaExceeded,
     StoreUnavailable,
     TxnTooLarge,
+    Unauthenticated,
     UnsupportedURL,
     ValueTooLarge,
 )
@@ -21,6 +40,18 @@ from nucleusmem.kv import open_store
 __version__ = "0.1.0"
 
 __all__ = [
+    "AccessDenied",
+    "AlreadyExists",
+    "NotFound",
+    "QuotaExceeded",
+    "Unauthenticated",
+    "Agent",
+    "AsyncAgent",
+    "AsyncClient",
+    "AsyncMountedSpace",
+    "AsyncSpace",
+    "AsyncSpaceView",
+    "Client",
     "Compacted",
     "ConfigurationError",
     "Conflict",
@@ -28,11 +59,16 @@ __all__ = [
     "InvalidRequest",
     "InvalidRevision",
     "LeaseExpired",
+    "MountedSpace",
     "NucleusMemError",
+    "Space",
+    "SpaceView",
     "StoreUnavailable",
     "TxnTooLarge",
     "UnsupportedURL",
     "ValueTooLarge",
     "__version__",
+    "open",
+    "open_async",
     "open_store",
 ]

@@ -1,85 +1,12 @@
-"""The ``nucleusmem`` command. For now: a storage demo; the server and CLI come next."""
+"""``python -m nucleusmem``: the command line; see `nucleusmem.cli`."""
 
 from __future__ import annotations
 
-import argparse
-import asyncio
-import datetime as dt
 import sys
-from collections.abc import Sequence
 
-from nucleusmem import __version__
-from nucleusmem.errors import Conflict, NucleusMemError
-from nucleusmem.kv import Put, Store, open_store
+from nucleusmem.cli import main
 
 __all__ = ["main"]
-
-
-async def demo(url: str) -> None:
-    """Show the KV seam at work: revisions, a transaction race, time travel, a watch."""
-    store: Store
-    async with open_store(url) as store:
-        print(f"NucleusMem {__version__} store: {url}")
-        async with store.watch(b"demo/comm/") as watch:
-            r1 = await store.commit(
-                [
-                    Put(b"demo/memory/plan", b"draft the launch post"),
-                    Put(b"demo/memory/owner", b"ada"),
-                ]
-            )
-            print(f"  rev {r1:>4}  wrote plan and owner in one commit")
-            r2 = await store.put(b"demo/memory/plan", b"publish the launch post")
-            print(f"  rev {r2:>4}  updated the plan")
-
-            first, second = store.transaction(), store.transaction()
-            for txn in (first, second):
-                await txn.get(b"demo/memory/owner")
-                txn.put(b"demo/memory/owner", b"grace")
-            await first.commit()
-            try:
-                await second.commit()
-            except Conflict as exc:
-                print(
-                    f"  rev {first.revision:>4}  two writers raced; the second got Conflict ({exc})"
-                )
-
-            old = await store.get(b"demo/memory/plan", revision=r1)
-            print(f"  as of rev {r1}: plan = {old.value.decode() if old else None!r}")
-            when = await store.time_of(r2)
-            print(f"  rev {r2} was committed at {when.isoformat(timespec='milliseconds')}")
-
-            lease = await store.grant_lease(30)
-            r3 = await store.put(b"demo/comm/ada", b"see demo/memory/plan", lease=lease.id)
-            event = await watch.next(5)
-            print(f"  rev {r3:>4}  watcher got {event.type.value} {event.key.decode()}")
-            await lease.revoke()
-            event = await watch.next(5)
-            print(f"  rev {event.revision:>4}  lease revoked; watcher got {event.type.value}")
-        versions = await store.history(b"demo/memory/plan")
-        print(f"  history of demo/memory/plan: {[v.revision for v in versions]}")
-        print(
-            f"  head revision {await store.revision()}, at {dt.datetime.now(dt.UTC):%H:%M:%S} UTC"
-        )
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point of the ``nucleusmem`` command."""
-    parser = argparse.ArgumentParser(prog="nucleusmem", description=__doc__)
-    parser.add_argument("--version", action="version", version=f"nucleusmem {__version__}")
-    commands = parser.add_subparsers(dest="command", required=True)
-    run_demo = commands.add_parser("demo", help="run a short storage demo")
-    run_demo.add_argument(
-        "--store", default="sqlite://nucleusmem-demo.db", help="store URL (default: %(default)s)"
-    )
-    args = parser.parse_args(argv)
-    try:
-        if args.command == "demo":
-            asyncio.run(demo(args.store))
-    except NucleusMemError as exc:
-        print(f"nucleusmem: {exc}", file=sys.stderr)
-        return 1
-    return 0
-
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -15,7 +15,8 @@ from nucleusmem.client._listen import AsyncListener
 from nucleusmem.client._open import DEFAULT_PRINCIPAL, AsyncClientOpener, open, open_async
 from nucleusmem.client._space import AsyncMountedSpace, AsyncSpace, AsyncSpaceBase
 from nucleusmem.client._sync import Agent, Client
-from nucleusmem.client._sync_space import Listener, MountedSpace, Space, SpaceBase, SpaceView
+from nucleusmem.client._sync_space import MountedSpace, Space, SpaceBase
+from nucleusmem.client._sync_view import Listener, SpaceView
 from nucleusmem.client._view import AsyncSpaceView
 
 __all__ = [

@@ -40,13 +40,17 @@ async def serve(
 ) -> None:
     """Serve the store at ``store_url`` over HTTP on ``host``:``port`` until a signal.
 
-    The principal ``admin`` is made to hold ``admin_token`` (a new random token if
-    None). The token is written to ``token_file`` (mode 0600) if given, else a
-    generated token is printed to stderr. ``ready`` is called with the bound port once
-    the server accepts connections (use ``port=0`` for a free port).
+    The principal ``admin`` is made to hold ``admin_token``; if None, the token in
+    ``token_file`` when that file exists, else a new random token. A new token is
+    written to ``token_file`` (mode 0600) if given, else printed to stderr. ``ready``
+    is called with the bound port once the server accepts connections (``port=0``
+    picks a free port).
     """
     from nucleusmem.space import MemSpaceService
 
+    if admin_token is None and token_file is not None and os.path.exists(token_file):
+        with open(token_file, encoding="utf-8") as f:
+            admin_token = f.read().strip() or None
     sock = bind(host, port)
     with sock:
         async with open_store(store_url) as store, MemSpaceService(store) as service:

@@ -229,7 +229,7 @@ class SpaceAPI(Protocol):
         topic: str | None = None,
         limit: int = 1000,
     ) -> list[CommRecord]:
-        """The conversation log in revision order, by time range, agent and topic."""
+        """The conversation log in revision order (the newest ``limit`` of the matches)."""
         ...
 
     async def aclose(self) -> None:

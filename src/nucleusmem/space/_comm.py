@@ -295,7 +295,10 @@ class CommCalls(RecordCalls):
         topic: str | None = None,
         limit: int = 1000,
     ) -> list[CommRecord]:
-        """The conversation log in revision order, by time range, agent and topic."""
+        """The conversation log in revision order, by time range, agent and topic.
+
+        With more than ``limit`` matches, the newest ``limit`` are returned.
+        """
         if not 1 <= limit <= 10_000:
             raise InvalidRequest(f"limit must be between 1 and 10000, got {limit}")
         await self._svc.check(self.principal, space, "read")
@@ -309,7 +312,7 @@ class CommCalls(RecordCalls):
             and (topic is None or r.topic == topic)
         ]
         records.sort(key=lambda r: r.revision)
-        return records[:limit]
+        return records[-limit:]
 
     # helpers -------------------------------------------------------------------------
     async def _may_manage(self, agent: str, space_owner: str, space: str) -> None:

@@ -203,15 +203,19 @@ class RecordCalls(SessionBase):
     ) -> list[Change]:
         """The records that differ between two points in history."""
         if from_at is None:
-            raise InvalidRequest("diff needs the revision or time to compare from")
+            raise InvalidRequest("diff needs the revision or time to compare from (0: the start)")
         regions = list(DataRegion) if region is None else [_region(region)]
         await self._svc.check(self.principal, space, "read")
-        before_rev = await self._svc.resolve(from_at)
+        before_rev = None if from_at == 0 else await self._svc.resolve(from_at)
         after_rev = await self._svc.resolve(to_at) or await self._store.revision()
         changes: list[Change] = []
         for r in regions:
             base = K.data(space, r)
-            before = {kv.key: kv async for kv in self._range_all(base, before_rev)}
+            before = (
+                {}
+                if before_rev is None
+                else {kv.key: kv async for kv in self._range_all(base, before_rev)}
+            )
             after = {kv.key: kv async for kv in self._range_all(base, after_rev)}
             for k in sorted(before.keys() | after.keys()):
                 old, new = before.get(k), after.get(k)
