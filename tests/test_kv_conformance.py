@@ -69,6 +69,23 @@ async def test_reads_at_past_revisions(store: Store, ns: bytes) -> None:
     assert old.revision == r1
 
 
+async def test_get_many_reads_at_one_revision(store: Store, ns: bytes) -> None:
+    first = await store.commit([Put(ns + b"a", b"1"), Put(ns + b"b", b"2")])
+    await store.commit([Put(ns + b"a", b"3"), Delete(ns + b"b")])
+    now = await store.get_many([ns + b"a", ns + b"missing", ns + b"b"])
+    assert [kv.value if kv else None for kv in now] == [b"3", None, None]
+    then = await store.get_many([ns + b"b", ns + b"a"], revision=first)
+    assert [kv.value if kv else None for kv in then] == [b"2", b"1"]
+    assert [kv.revision if kv else None for kv in then] == [first, first]
+    many = [ns + b"k%04d" % i for i in range(300)]  # more than one etcd transaction holds
+    await store.commit([Put(k, k) for k in many[:100]])
+    found = await store.get_many(many)
+    assert [kv.value if kv else None for kv in found] == many[:100] + [None] * 200
+    assert await store.get_many([]) == []
+    with pytest.raises(InvalidKey):
+        await store.get_many([b""])
+
+
 async def test_future_and_nonpositive_revisions_are_rejected(store: Store, ns: bytes) -> None:
     head = await store.put(ns + b"k", b"v")
     with pytest.raises(InvalidRevision):

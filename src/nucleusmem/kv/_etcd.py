@@ -398,6 +398,26 @@ class EtcdStore(Store):
         reply, at = await self._read(rpc.RangeRequest(key=key), revision)
         return (_kv(reply.kvs[0]) if reply.kvs else None), at
 
+    async def _get_many(
+        self, keys: Sequence[bytes], revision: int | None
+    ) -> list[KeyValue | None]:
+        found: list[KeyValue | None] = []
+        at = revision
+        for i in range(0, len(keys), _MAX_TXN_OPS - 1):
+            chunk = keys[i : i + _MAX_TXN_OPS - 1]
+            ops = [_range_op(k, values=True, revision=at or 0) for k in chunk]
+            ops.append(_range_op(_FLOOR, values=True))
+            reply = await self._call(
+                lambda c: c.kv.Txn, rpc.TxnRequest(success=ops), about=_About(at or 0)
+            )
+            if at is not None:
+                _check_floor(reply.responses[-1], at)
+            at = at or int(reply.header.revision)  # later chunks read where the first did
+            for r in reply.responses[:-1]:
+                kvs = r.response_range.kvs
+                found.append(_kv(kvs[0]) if kvs else None)
+        return found
+
     async def _range(
         self, prefix: bytes, revision: int | None, after: bytes | None, limit: int | None
     ) -> RangeResult:

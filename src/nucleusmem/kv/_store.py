@@ -10,7 +10,7 @@ from __future__ import annotations
 import abc
 import datetime as dt
 import weakref
-from collections.abc import AsyncIterator, Callable, Iterable, Mapping
+from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
 from types import TracebackType
 from typing import ClassVar, Self
 
@@ -131,6 +131,14 @@ class Store(abc.ABC):
     async def _aclose(self) -> None:
         """Release connections, files and background tasks."""
 
+    async def _get_many(
+        self, keys: Sequence[bytes], revision: int | None
+    ) -> list[KeyValue | None]:
+        """Several keys at one revision; backends with round trips override it."""
+        if revision is None:
+            revision = await self._head()
+        return [(await self._get(key, revision))[0] for key in keys]
+
     # -- user-facing API, written once -----------------------------------------------
 
     async def get(self, key: bytes, *, revision: int | None = None) -> KeyValue | None:
@@ -139,6 +147,18 @@ class Store(abc.ABC):
         _check_revision_arg(revision)
         kv, _ = await self._get(key, revision)
         return kv
+
+    async def get_many(
+        self, keys: Sequence[bytes], *, revision: int | None = None
+    ) -> list[KeyValue | None]:
+        """The values of ``keys`` (None where absent), all read at one revision."""
+        keys = list(keys)
+        for key in keys:
+            self.limits.check_key(key)
+        _check_revision_arg(revision)
+        if not keys:
+            return []
+        return await self._get_many(keys, revision)
 
     async def range(
         self,
