@@ -398,9 +398,7 @@ class EtcdStore(Store):
         reply, at = await self._read(rpc.RangeRequest(key=key), revision)
         return (_kv(reply.kvs[0]) if reply.kvs else None), at
 
-    async def _get_many(
-        self, keys: Sequence[bytes], revision: int | None
-    ) -> list[KeyValue | None]:
+    async def _get_many(self, keys: Sequence[bytes], revision: int | None) -> list[KeyValue | None]:
         found: list[KeyValue | None] = []
         at = revision
         for i in range(0, len(keys), _MAX_TXN_OPS - 1):

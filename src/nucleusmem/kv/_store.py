@@ -131,9 +131,7 @@ class Store(abc.ABC):
     async def _aclose(self) -> None:
         """Release connections, files and background tasks."""
 
-    async def _get_many(
-        self, keys: Sequence[bytes], revision: int | None
-    ) -> list[KeyValue | None]:
+    async def _get_many(self, keys: Sequence[bytes], revision: int | None) -> list[KeyValue | None]:
         """Several keys at one revision; backends with round trips override it."""
         if revision is None:
             revision = await self._head()

@@ -70,7 +70,7 @@ def create_app(
     )
     app.state.service = service
     app.state.keepalive_s = keepalive_s
-    app.state.streams = StreamRegistry()
+    app.state.streams = StreamRegistry(on_close=service.watcher.end_all)
     for module in (_routes_spaces, _routes_records, _routes_comm):
         app.include_router(module.router, prefix="/v1", responses=ERROR_RESPONSES)
     app.add_api_route("/healthz", healthz, methods=["GET"], tags=["health"])

@@ -17,8 +17,9 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel
 
 from nucleusmem.errors import InvalidRequest
-from nucleusmem.space._api import At, SpaceAPI
+from nucleusmem.space._api import At
 from nucleusmem.space._models import DataRegion, Name, RecordKey, SpaceName
+from nucleusmem.space._session import Session
 
 __all__ = [
     "ERROR_RESPONSES",
@@ -79,17 +80,17 @@ _bearer = HTTPBearer(
 async def _session(
     request: Request,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
-) -> AsyncIterator[SpaceAPI]:
+) -> AsyncIterator[Session]:
     """The session of the principal whose bearer token the request carries."""
     token = credentials.credentials if credentials is not None else None
-    session: SpaceAPI = await request.app.state.service.authenticate(token)
+    session: Session = await request.app.state.service.authenticate(token)
     try:
         yield session
     finally:
         await session.aclose()
 
 
-SessionDep = Annotated[SpaceAPI, Depends(_session)]
+SessionDep = Annotated[Session, Depends(_session)]
 """The authenticated session; a request without a valid token is answered 401."""
 
 SpacePath = Annotated[SpaceName, Path(description="A space name")]

@@ -161,14 +161,12 @@ async def stream(
     """
     if last_event_id is not None and last_event_id.strip():
         after = _event_id(last_event_id.strip())
-    # Fail with a proper status (404, 403) before the 200 is sent.
-    await session.cursor(space, agent)
-    registry: StreamRegistry = request.app.state.streams
-    events = comm_events(
-        session.listen(space, agent, after=after),
-        keepalive_s=request.app.state.keepalive_s,
-        registry=registry,
+    # Checked and subscribed here, so 404 and 403 come back before the 200.
+    opened = await session.open_stream(
+        space, agent, after=after, idle_s=request.app.state.keepalive_s
     )
+    registry: StreamRegistry = request.app.state.streams
+    events = comm_events(opened, registry=registry)
     return EventStreamResponse(
         events, headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
     )

@@ -10,30 +10,31 @@ A comment line (``: keepalive``) goes out when nothing was sent for ``keepalive_
 so proxies keep the connection and a dead peer is noticed. An error after the stream
 started ends it with an ``event: error`` whose data is ``{"error", "message"}``.
 
-Per connection the server holds the response, this generator and at most one pending
-``__anext__`` task on the session's listener; no thread and no buffer beyond the
-listener's own. When the client disconnects, Starlette cancels the generator and its
-``finally`` closes the listener (shielded, so the cancellation cannot cut it short).
+Per connection the server holds the response, this generator and the listener's
+`CommStream` (its small queue in the node's watcher); no task and no thread of its
+own. When the client disconnects, Starlette cancels the generator and its ``finally``
+unsubscribes the listener (shielded, so the cancellation cannot cut it short).
 """
 
 from __future__ import annotations
 
-import asyncio
+import functools
 import json
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 
 import anyio
 from fastapi.responses import StreamingResponse
 
 from nucleusmem.errors import NucleusMemError
+from nucleusmem.space._comm import CommStream
 from nucleusmem.space._models import CommRecord
 
 __all__ = ["EventStreamResponse", "StreamRegistry", "comm_events", "encode_event"]
 
 _log = logging.getLogger("nucleusmem.server")
 
-_CLOSE_TIMEOUT_S = 5.0
+_KEEPALIVE = b": keepalive\n\n"
 
 
 class EventStreamResponse(StreamingResponse):
@@ -49,24 +50,18 @@ class StreamRegistry:
     instead of holding the graceful shutdown open forever.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, on_close: Callable[[], None] | None = None) -> None:
         self.open = 0
         """How many streams are open now."""
-        self._closing: asyncio.Future[None] | None = None
-
-    def closing(self) -> asyncio.Future[None]:
-        """A future that completes when the streams must end (one for all streams)."""
-        if self._closing is None:
-            self._closing = asyncio.get_running_loop().create_future()
-        return self._closing
+        self._on_close = on_close
 
     def close_all(self) -> None:
-        """End every open stream (and every stream opened from now on)."""
-        future = self.closing()
-        if not future.done():
-            future.set_result(None)
+        """End every open stream."""
+        if self._on_close is not None:
+            self._on_close()
 
 
+@functools.lru_cache(maxsize=4096)
 def encode_event(record: CommRecord) -> bytes:
     """One SSE ``message`` event carrying ``record``, its revision as the id."""
     return b"id: %d\nevent: message\ndata: %s\n\n" % (
@@ -83,58 +78,23 @@ def _error_event(exc: BaseException) -> bytes:
     return b"event: error\ndata: %s\n\n" % json.dumps(body).encode()
 
 
-async def comm_events(
-    messages: AsyncIterator[CommRecord],
-    *,
-    keepalive_s: float,
-    registry: StreamRegistry,
-) -> AsyncIterator[bytes]:
-    """The bytes of an event stream carrying ``messages``, with keepalives between.
+async def comm_events(stream: CommStream, *, registry: StreamRegistry) -> AsyncIterator[bytes]:
+    """The bytes of an event stream carrying ``stream``'s messages, keepalives between.
 
-    Ends when ``messages`` ends or fails, or when ``registry`` closes all streams;
-    always closes ``messages``.
+    Each record is encoded once however many streams carry it. Ends when the stream
+    ends or fails; always closes it.
     """
-    closing = registry.closing()
-    pending: asyncio.Future[CommRecord] | None = None
     registry.open += 1
     try:
         yield b"retry: 1000\n: connected\n\n"
-        while not closing.done():
-            if pending is None:
-                pending = asyncio.ensure_future(anext(messages))
-            done, _ = await asyncio.wait(
-                (pending, closing), timeout=keepalive_s, return_when=asyncio.FIRST_COMPLETED
-            )
-            if pending not in done:
-                if not closing.done():
-                    yield b": keepalive\n\n"
-                continue
-            finished, pending = pending, None
-            try:
-                record = finished.result()
-            except StopAsyncIteration:
-                return
-            except Exception as exc:
-                if not isinstance(exc, NucleusMemError):
-                    _log.exception("event stream failed")
-                yield _error_event(exc)
-                return
-            yield encode_event(record)
+        try:
+            async for record in stream:
+                yield _KEEPALIVE if record is None else encode_event(record)
+        except Exception as exc:
+            if not isinstance(exc, NucleusMemError):
+                _log.exception("event stream failed")
+            yield _error_event(exc)
     finally:
         registry.open -= 1
-        with anyio.move_on_after(_CLOSE_TIMEOUT_S, shield=True):
-            await _close(pending, messages)
-
-
-async def _close(pending: asyncio.Future[CommRecord] | None, messages: object) -> None:
-    if pending is not None:
-        pending.cancel()
-        await asyncio.wait((pending,))
-        if not pending.cancelled() and pending.exception() is not None:
-            _log.debug("listener failed while closing", exc_info=pending.exception())
-    aclose = getattr(messages, "aclose", None)
-    if aclose is not None:
-        try:
-            await aclose()
-        except Exception:
-            _log.exception("closing a listener failed")
+        with anyio.CancelScope(shield=True):
+            await stream.aclose()

@@ -9,16 +9,23 @@ its cursor, in revision order.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import heapq
 import os
 import time
+from collections import deque
 from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
-from nucleusmem.errors import AccessDenied, InvalidRequest, InvalidRevision, LeaseExpired, NotFound
-from nucleusmem.kv import Delete, Put, Write
+from nucleusmem.errors import (
+    AccessDenied,
+    Conflict,
+    InvalidRequest,
+    InvalidRevision,
+    LeaseExpired,
+    NotFound,
+)
+from nucleusmem.kv import Delete, KeyValue, Put, Write
 from nucleusmem.space._api import At
 from nucleusmem.space._base import retry_conflicts, validated
 from nucleusmem.space._codec import decode_comm, dumps, encode_comm, encode_record, loads
@@ -77,13 +84,16 @@ class CommCalls(RecordCalls):
         old = await self._store.get(K.presence(space, agent))
         lease = await self._store.grant_lease(ttl_s) if ttl_s is not None else None
         presence = dumps({"lease": lease.id if lease else None})
-        revision = await self._store.commit(
-            [
-                Put(K.registry(space, agent), entry.model_dump_json().encode()),
-                Put(K.presence(space, agent), presence, lease.id if lease else None),
-            ],
-            reads={K.space(space): info.revision},
-        )
+        writes = [
+            Put(K.registry(space, agent), entry.model_dump_json().encode()),
+            Put(K.presence(space, agent), presence, lease.id if lease else None),
+        ]
+        try:
+            revision = await self._store.commit(writes, reads={K.space(space): info.revision})
+        except Conflict:  # the cached settings were stale: check again, fresh
+            self._svc.forget_space(space)
+            info = await self._svc.check(self.principal, space, "write")
+            revision = await self._store.commit(writes, reads={K.space(space): info.revision})
         if old is not None and old.lease is not None:
             await _revoke_quietly(self, old.lease)
         return entry.model_copy(update={"online": True, "revision": revision})
@@ -168,16 +178,8 @@ class CommCalls(RecordCalls):
             raise InvalidRequest("key and metadata name new content; they need content")
         msg_id = new_message_id()
         record_key = check_record_key(key if key is not None else ref_key or f"msg/{msg_id}")
-        info, target, existing = await asyncio.gather(
-            self._svc.check(self.principal, space, "write"),
-            self._store.get(K.registry(space, to)) if to is not None else _none(),
-            self._store.get(K.data(space, region, record_key)) if content is None else _none(),
-        )
+        await self._svc.check(self.principal, space, "write")
         await self._svc.claim_agent(self.principal, sender)
-        if to is not None and target is None:
-            raise NotFound("agent", f"{space}/{to}")
-        if content is None and existing is None:
-            raise NotFound("record", f"{space}/{region}/{record_key}")
         now = self._svc.now()
         record = CommRecord(
             id=msg_id,
@@ -190,25 +192,31 @@ class CommCalls(RecordCalls):
             time=now,
         )
         comm_key = K.comm(space, channel_of(to, topic), msg_id)
-        keys: list[bytes] = [comm_key]
+        data_key = K.data(space, region, record_key)
         writes: list[Write] = [Put(comm_key, encode_comm(record))]
+        new_keys = {comm_key}
         if content is not None:
             write = validated(
                 RecordWrite,
-                {
-                    "key": record_key,
-                    "content": content,
-                    "metadata": metadata or {},
-                    "agent": sender,
-                },
+                {"key": record_key, "content": content, "metadata": metadata or {}}
+                | {"agent": sender},
             )
-            keys.append(K.data(space, region, record_key))
-            writes.append(Put(keys[-1], encode_record(write, now)))
+            writes.append(Put(data_key, encode_record(write, now)))
+            if key is None:
+                new_keys.add(data_key)  # msg/<id> is fresh
+        also_read = [K.registry(space, to)] if to is not None else []
+        if content is None:
+            also_read.append(data_key)
 
-        async def attempt() -> int:
-            return (await self.commit_counted(info, keys, writes))[1]
+        def targets_exist(found: list[KeyValue | None]) -> None:
+            if to is not None and found[0] is None:
+                raise NotFound("agent", f"{space}/{to}")
+            if content is None and found[-1] is None:
+                raise NotFound("record", f"{space}/{region}/{record_key}")
 
-        revision = await retry_conflicts(attempt)
+        _, _, revision = await self.commit_counted(
+            space, writes, new_keys=new_keys, also_read=also_read, check=targets_exist
+        )
         return record.model_copy(update={"revision": revision})
 
     async def subscribe(self, space: str, agent: str, topics: Sequence[str]) -> list[str]:
@@ -235,27 +243,37 @@ class CommCalls(RecordCalls):
     async def listen(
         self, space: str, agent: str, *, after: int | None = None
     ) -> AsyncIterator[CommRecord]:
-        """Messages for ``agent`` after ``after`` (default: its cursor), then live.
-
-        The subscription is registered with the watcher before the backlog is read, so
-        nothing falls between the two; duplicates are dropped by revision.
-        """
-        channels = await self._listener(space, agent)
-        position = await self._start(space, agent, after)
-        await self._svc.start()
-        sub = self._svc.watcher.subscribe(space, channels)
+        """Messages for ``agent`` after ``after`` (default: its cursor), then live."""
+        stream = await self.open_stream(space, agent, after=after)
         try:
-            while True:
-                sub.clear()
-                for record in await self._backlog(space, channels, position):
-                    position = record.revision
+            async for record in stream:
+                if record is not None:
                     yield record
-                while (live := await sub.get()) is not None:
-                    if live.revision > position:
-                        position = live.revision
-                        yield live
         finally:
-            self._svc.watcher.unsubscribe(sub)
+            await stream.aclose()
+
+    async def open_stream(
+        self, space: str, agent: str, *, after: int | None = None, idle_s: float | None = None
+    ) -> CommStream:
+        """Like `listen`, but checked and subscribed before it returns (for servers).
+
+        The stream yields None when ``idle_s`` passes without a message, so a server
+        can send a keepalive; it ends when the node shuts down.
+        """
+        check_name("agent", agent)
+        await self._svc.check(self.principal, space, "read")
+        await self._svc.claim_agent(self.principal, agent)
+        topics, cursor = await self._store.get_many(
+            [K.topics(space, agent), K.cursor(space, agent)]
+        )
+        names: list[str] = loads(topics.value) if topics is not None else []
+        channels = [f"@{agent}", *(f"#{t}" for t in names)]
+        if after is None:
+            after = int(cursor.value) if cursor is not None else 0
+        elif isinstance(after, bool) or not isinstance(after, int) or after < 0:
+            raise InvalidRequest(f"after must be a non-negative revision, got {after!r}")
+        await self._svc.start()
+        return CommStream(self, space, channels, after, idle_s)
 
     async def ack(self, space: str, agent: str, revision: int) -> int:
         """Store ``agent``'s cursor: it has handled every message up to ``revision``."""
@@ -354,8 +372,65 @@ class CommCalls(RecordCalls):
         return list(heapq.merge(*per_channel, key=lambda r: r.revision))
 
 
-async def _none() -> None:
-    return None
+class CommStream:
+    """One listener's messages: the backlog from the store, then live from the watcher.
+
+    It is subscribed with the watcher before the backlog is read, so nothing falls
+    between the two; anything at or below the last revision yielded is dropped. When
+    its queue overflowed it catches up from the store again.
+    """
+
+    def __init__(
+        self,
+        calls: CommCalls,
+        space: str,
+        channels: list[str],
+        after: int,
+        idle_s: float | None,
+    ) -> None:
+        self._calls = calls
+        self._space = space
+        self._channels = channels
+        self.position = after
+        """The revision of the last message yielded (or the start)."""
+        self._idle_s = idle_s
+        self._watcher = calls._svc.watcher
+        self._sub = self._watcher.subscribe(space, channels)
+        self._backlog: deque[CommRecord] = deque()
+        self._catch_up = True
+
+    def __aiter__(self) -> CommStream:
+        return self
+
+    async def __anext__(self) -> CommRecord | None:
+        while True:
+            if self._backlog:
+                record = self._backlog.popleft()
+                self.position = record.revision
+                return record
+            if self._sub.ended:
+                raise StopAsyncIteration
+            if self._catch_up:
+                self._sub.clear()
+                self._catch_up = False
+                backlog = await self._calls._backlog(self._space, self._channels, self.position)
+                self._backlog.extend(backlog)
+                continue
+            live = await self._sub.get(self._idle_s)
+            if live is None:
+                if self._sub.ended:
+                    raise StopAsyncIteration
+                if self._sub.lagged:
+                    self._catch_up = True
+                    continue
+                return None
+            if live.revision > self.position:
+                self.position = live.revision
+                return live
+
+    async def aclose(self) -> None:
+        """Stop receiving."""
+        self._watcher.unsubscribe(self._sub)
 
 
 async def _revoke_quietly(calls: CommCalls, lease_id: int) -> None:

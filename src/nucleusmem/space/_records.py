@@ -3,13 +3,21 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
+import random
+from collections.abc import Callable, Collection, Sequence
 from typing import Any
 
-from nucleusmem.errors import InvalidRequest, NotFound, QuotaExceeded, TxnTooLarge, ValueTooLarge
+from nucleusmem.errors import (
+    Conflict,
+    InvalidRequest,
+    NotFound,
+    QuotaExceeded,
+    TxnTooLarge,
+    ValueTooLarge,
+)
 from nucleusmem.kv import Delete, KeyValue, Put, Write
 from nucleusmem.space._api import At, RecordPage
-from nucleusmem.space._base import SessionBase, retry_conflicts, validated
+from nucleusmem.space._base import SessionBase, validated
 from nucleusmem.space._codec import decode_record, deleted_record, encode_record, loads
 from nucleusmem.space._keys import K
 from nucleusmem.space._models import (
@@ -20,7 +28,6 @@ from nucleusmem.space._models import (
     DataRegion,
     Record,
     RecordWrite,
-    SpaceInfo,
     check_record_key,
 )
 
@@ -44,7 +51,7 @@ class RecordCalls(SessionBase):
             raise TxnTooLarge(len(batch), MAX_BATCH_RECORDS)
         if len({w.key for w in batch}) != len(batch):
             raise InvalidRequest("a batch names the same key twice")
-        info = await self._svc.check(self.principal, space, "write")
+        await self._svc.check(self.principal, space, "write")
         for agent in {w.agent for w in batch if w.agent is not None}:
             await self._svc.claim_agent(self.principal, agent)
             await self._check_mount_writable(agent, space)
@@ -56,42 +63,68 @@ class RecordCalls(SessionBase):
         keys = [K.data(space, region, w.key) for w in batch]
         puts: list[Write] = [Put(k, v) for k, v in zip(keys, values, strict=True)]
 
-        async def attempt() -> list[Record]:
-            olds, revision = await self.commit_counted(info, keys, puts)
-            return [
-                _written(space, region, w, revision, old, now)
-                for w, old in zip(batch, olds, strict=True)
-            ]
-
-        return await retry_conflicts(attempt)
+        olds, _, revision = await self.commit_counted(space, puts)
+        return [
+            _written(space, region, w, revision, old, now)
+            for w, old in zip(batch, olds, strict=True)
+        ]
 
     async def commit_counted(
-        self, info: SpaceInfo, keys: Sequence[bytes], writes: Sequence[Write]
-    ) -> tuple[list[KeyValue | None], int]:
-        """Commit ``writes`` (putting or deleting ``keys``, in order) and the byte counter.
+        self,
+        space: str,
+        writes: Sequence[Write],
+        *,
+        new_keys: Collection[bytes] = (),
+        also_read: Sequence[bytes] = (),
+        check: Callable[[list[KeyValue | None]], None] | None = None,
+    ) -> tuple[list[KeyValue | None], list[KeyValue | None], int]:
+        """Commit ``writes`` and the space's byte counter, retrying lost races.
 
-        The commit is conditional on the space's settings, the counter and the old
-        values being unchanged, so usage stays exact and a deleted space takes no
-        writes. Returns the old values and the revision; raises `QuotaExceeded`.
+        The old values of the written keys and the counter are read in one round trip
+        (keys in ``new_keys`` are fresh ids, taken as absent), with ``also_read``, whose
+        values go to ``check`` (which may raise). The commit is conditional on the
+        settings, the counter and the old values being unchanged, so usage stays exact
+        and a deleted space takes no writes. Writes to one space from this node are
+        serialised, since they all move its counter. Returns the old values, the
+        ``also_read`` values and the revision; raises `QuotaExceeded`.
         """
-        usage_key = K.usage(info.name)
-        found = await asyncio.gather(
-            self._store.get(usage_key), *(self._store.get(k) for k in keys)
-        )
-        usage, olds = found[0], list(found[1:])
-        used = int(usage.value) if usage is not None else 0
-        delta = sum(len(w.value) for w in writes if isinstance(w, Put)) - sum(
-            len(o.value) for o in olds if o is not None
-        )
-        if info.quota_bytes is not None and delta > 0 and used + delta > info.quota_bytes:
-            raise QuotaExceeded(info.name, used + delta, info.quota_bytes)
-        reads = {k: (o.revision if o is not None else 0) for k, o in zip(keys, olds, strict=True)}
-        reads[usage_key] = usage.revision if usage is not None else 0
-        reads[K.space(info.name)] = info.revision
-        revision = await self._store.commit(
-            [*writes, Put(usage_key, str(used + delta).encode())], reads=reads
-        )
-        return olds, revision
+        usage_key = K.usage(space)
+        read_keys = [w.key for w in writes if w.key not in new_keys]
+        async with self._svc.write_lock(space):
+            for attempt in range(32):
+                info = await self._svc.check(self.principal, space, "write")
+                found = await self._store.get_many([usage_key, *read_keys, *also_read])
+                usage = found[0]
+                old_by_key = dict(zip(read_keys, found[1 : 1 + len(read_keys)], strict=True))
+                extra = found[1 + len(read_keys) :]
+                if check is not None:
+                    check(extra)
+                olds = [old_by_key.get(w.key) for w in writes]
+                used = int(usage.value) if usage is not None else 0
+                delta = sum(len(w.value) for w in writes if isinstance(w, Put)) - sum(
+                    len(o.value) for o in olds if o is not None
+                )
+                if info.quota_bytes is not None and delta > 0 and used + delta > info.quota_bytes:
+                    raise QuotaExceeded(space, used + delta, info.quota_bytes)
+                reads = {
+                    w.key: (o.revision if o is not None else 0)
+                    for w, o in zip(writes, olds, strict=True)
+                }
+                reads[usage_key] = usage.revision if usage is not None else 0
+                reads[K.space(space)] = info.revision
+                try:
+                    revision = await self._store.commit(
+                        [*writes, Put(usage_key, str(used + delta).encode())], reads=reads
+                    )
+                except Conflict as exc:
+                    if exc.key == K.space(space):
+                        self._svc.forget_space(space)
+                    if attempt == 31:
+                        raise
+                    await asyncio.sleep(random.uniform(0, 0.002 * (attempt + 1)))
+                    continue
+                return olds, extra, revision
+        raise AssertionError("unreachable")
 
     async def get(self, space: str, key: str, *, region: DataRegion, at: At = None) -> Record:
         """One record, now or as of ``at``; `NotFound` if it did not exist then."""
@@ -164,16 +197,16 @@ class RecordCalls(SessionBase):
         """Delete a record (history keeps its versions); returns the revision."""
         region = _region(region)
         check_record_key(key)
-        info = await self._svc.check(self.principal, space, "write")
         kv_key = K.data(space, region, key)
 
-        async def attempt() -> int:
-            olds, revision = await self.commit_counted(info, [kv_key], [Delete(kv_key)])
-            if olds[0] is None:
+        def exists(found: list[KeyValue | None]) -> None:
+            if found[0] is None:
                 raise NotFound("record", f"{space}/{region}/{key}")
-            return revision
 
-        return await retry_conflicts(attempt)
+        _, _, revision = await self.commit_counted(
+            space, [Delete(kv_key)], also_read=[kv_key], check=exists
+        )
+        return revision
 
     async def history(
         self, space: str, key: str, *, region: DataRegion, limit: int | None = None

@@ -96,6 +96,10 @@ class MemSpaceService:
         self._retention_task: asyncio.Task[None] | None = None
         self._token_cache: dict[str, str] = {}
         self._agent_cache: dict[str, str] = {}
+        self._spaces: dict[str, SpaceInfo] = {}
+        self._spaces_fresh = False  # the cache is trusted only while its watch runs
+        self._spaces_task: asyncio.Task[None] | None = None
+        self._write_locks: dict[str, asyncio.Lock] = {}
 
     async def __aenter__(self) -> MemSpaceService:
         await self.start()
@@ -105,8 +109,14 @@ class MemSpaceService:
         await self.aclose()
 
     async def start(self) -> None:
-        """Start the comm watcher (and the retention loop); idempotent."""
+        """Start the comm watcher, the settings cache and the retention loop; idempotent."""
         await self.watcher.start()
+        if self._spaces_task is None:
+            registered = asyncio.get_running_loop().create_future()
+            self._spaces_task = asyncio.get_running_loop().create_task(
+                self._follow_spaces(registered)
+            )
+            await registered
         if self._retention_interval_s is not None and self._retention_task is None:
             self._retention_task = asyncio.get_running_loop().create_task(self._retain())
 
@@ -117,7 +127,45 @@ class MemSpaceService:
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await task
+        task, self._spaces_task = self._spaces_task, None
+        if task is not None:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
         await self.watcher.aclose()
+
+    async def _follow_spaces(self, registered: asyncio.Future[None]) -> None:
+        """Keep the settings cache true: drop a space's entry when its settings change."""
+        while True:
+            try:
+                async with self.store.watch(K.space()) as watch:
+                    self._spaces.clear()
+                    self._spaces_fresh = True
+                    if not registered.done():
+                        registered.set_result(None)
+                    async for event in watch:
+                        self._spaces.pop(event.key[len(K.space()) :].decode(), None)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                _log.warning("space settings watch ended (%s); restarting", exc)
+            finally:
+                self._spaces_fresh = False
+                self._spaces.clear()
+            if not registered.done():
+                registered.set_result(None)
+            await asyncio.sleep(0.1)
+
+    def write_lock(self, space: str) -> asyncio.Lock:
+        """Serialises this node's writes to one space (they share its byte counter)."""
+        lock = self._write_locks.get(space)
+        if lock is None:
+            lock = self._write_locks[space] = asyncio.Lock()
+        return lock
+
+    def forget_space(self, space: str) -> None:
+        """Drop a cached settings entry (after a commit found it changed)."""
+        self._spaces.pop(space, None)
 
     async def ready(self) -> None:
         """Raise `StoreUnavailable` unless the store answers."""
@@ -185,21 +233,41 @@ class MemSpaceService:
         await self.store.put(K.token(hash_token(token)), dumps({"principal": name}))
         return token
 
-    async def space_info(self, space: str, *, revision: int | None = None) -> SpaceInfo:
+    async def space_info(self, space: str) -> SpaceInfo:
         """A space's settings and usage; `NotFound` if there is no such space."""
         check_space_name(space)
-        kv = await self.store.get(K.space(space), revision=revision)
+        kv, used = await self.store.get_many([K.space(space), K.usage(space)])
         if kv is None:
             raise NotFound("space", space)
         info = SpaceInfo.model_validate_json(kv.value)
-        used = await self.store.get(K.usage(space), revision=revision)
         return info.model_copy(
             update={"revision": kv.revision, "used_bytes": int(used.value) if used else 0}
         )
 
+    async def settings(self, space: str) -> SpaceInfo:
+        """A space's settings (``used_bytes`` left 0), from the cache when it is fresh."""
+        info = self._spaces.get(space)
+        if info is not None:
+            return info
+        check_space_name(space)
+        fresh = self._spaces_fresh
+        kv = await self.store.get(K.space(space))
+        if kv is None:
+            raise NotFound("space", space)
+        info = SpaceInfo.model_validate_json(kv.value).model_copy(update={"revision": kv.revision})
+        if fresh and self._spaces_fresh:
+            self._spaces[space] = info
+        return info
+
     async def check(self, principal: str, space: str, need: Access) -> SpaceInfo:
-        """The space's settings if ``principal`` may ``need`` it, else `AccessDenied`."""
-        info = await self.space_info(space)
+        """The space's settings if ``principal`` may ``need`` it, else `AccessDenied`.
+
+        Settings come from the cache, except for owner calls, which read them fresh
+        (they commit conditionally on them).
+        """
+        if need == "owner":
+            self.forget_space(space)
+        info = await self.settings(space)
         if not allowed(info, principal, need):
             raise AccessDenied(principal, _ACTION[need], space)
         return info

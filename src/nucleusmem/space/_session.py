@@ -96,7 +96,8 @@ class Session(CommCalls):
 
     async def get_space(self, space: str) -> SpaceInfo:
         """One space's settings and usage."""
-        return await self._svc.check(self.principal, space, "read")
+        await self._svc.check(self.principal, space, "read")
+        return await self._svc.space_info(space)
 
     async def delete_space(self, space: str) -> None:
         """Delete a space and everything in it (owner only).

@@ -31,7 +31,7 @@ Decoder = Callable[[str, bytes, int], CommRecord]
 class Subscriber:
     """One listener's queue of new comm records, in revision order."""
 
-    __slots__ = ("_pending", "_waiter", "channels", "lagged", "max_pending", "space")
+    __slots__ = ("_pending", "_waiter", "channels", "ended", "lagged", "max_pending", "space")
 
     def __init__(self, space: str, channels: Iterable[str], *, max_pending: int) -> None:
         self.space = space
@@ -39,6 +39,8 @@ class Subscriber:
         self.max_pending = max_pending
         self.lagged = False
         """True once deliveries were dropped: catch up from the store."""
+        self.ended = False
+        """True once the node is shutting down: the listener should end."""
         self._pending: deque[CommRecord] = deque()
         self._waiter: asyncio.Future[None] | None = None
 
@@ -55,25 +57,32 @@ class Subscriber:
         self.lagged = True
         self._wake()
 
+    def end(self) -> None:
+        """Tell the listener to end (the node is shutting down)."""
+        self.ended = True
+        self._wake()
+
     def _wake(self) -> None:
         waiter = self._waiter
         if waiter is not None and not waiter.done():
             waiter.set_result(None)
 
     async def get(self, timeout_s: float | None = None) -> CommRecord | None:
-        """The next record; None when lagged (or on timeout). Resets the lag flag."""
-        while not self._pending:
-            if self.lagged:
-                self.lagged = False
-                return None
-            self._waiter = asyncio.get_running_loop().create_future()
+        """The next record, or None: on timeout, when lagged, or when ended.
+
+        The flags say which; `clear` resets ``lagged``.
+        """
+        if not self._pending and not (self.lagged or self.ended):
+            loop = asyncio.get_running_loop()
+            waiter = self._waiter = loop.create_future()
+            timer = None if timeout_s is None else loop.call_later(timeout_s, self._wake)
             try:
-                await asyncio.wait_for(self._waiter, timeout_s)
-            except TimeoutError:
-                return None
+                await waiter
             finally:
                 self._waiter = None
-        return self._pending.popleft()
+                if timer is not None:
+                    timer.cancel()
+        return self._pending.popleft() if self._pending else None
 
     def clear(self) -> None:
         """Forget queued records (before a catch-up from the store)."""
@@ -130,6 +139,12 @@ class Watcher:
                 route.discard(sub)
                 if not route:
                     del self._routes[(sub.space, channel)]
+
+    def end_all(self) -> None:
+        """End every subscriber's listener (at shutdown)."""
+        for subscribers in self._routes.values():
+            for sub in subscribers:
+                sub.end()
 
     @property
     def subscribers(self) -> int:
