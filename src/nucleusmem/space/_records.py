@@ -90,10 +90,19 @@ class RecordCalls(SessionBase):
         """
         usage_key = K.usage(space)
         read_keys = [w.key for w in writes if w.key not in new_keys]
+        known = self._svc.known
         async with self._svc.write_lock(space):
             for attempt in range(32):
                 info = await self._svc.check(self.principal, space, "write")
-                found = await self._store.get_many([usage_key, *read_keys, *also_read])
+                # Fast path: trust what this node last saw of the counter and the keys
+                # it reads, and take unseen written keys as absent; the conditional
+                # commit proves it right, or fails and the next attempt reads.
+                fast = attempt == 0 and known.trusted(space)
+                needed = [usage_key, *read_keys, *also_read]
+                found = known.lookup(needed, read_keys) if fast else None
+                if found is None:
+                    fast = False
+                    found = await self._store.get_many(needed)
                 usage = found[0]
                 old_by_key = dict(zip(read_keys, found[1 : 1 + len(read_keys)], strict=True))
                 extra = found[1 + len(read_keys) :]
@@ -110,19 +119,26 @@ class RecordCalls(SessionBase):
                     w.key: (o.revision if o is not None else 0)
                     for w, o in zip(writes, olds, strict=True)
                 }
+                for key, kv in zip(also_read, extra, strict=True):
+                    reads[key] = kv.revision if kv is not None else 0
                 reads[usage_key] = usage.revision if usage is not None else 0
                 reads[K.space(space)] = info.revision
+                counter = Put(usage_key, str(used + delta).encode())
                 try:
-                    revision = await self._store.commit(
-                        [*writes, Put(usage_key, str(used + delta).encode())], reads=reads
-                    )
+                    revision = await self._store.commit([*writes, counter], reads=reads)
                 except Conflict as exc:
+                    known.forget(needed)
                     if exc.key == K.space(space):
                         self._svc.forget_space(space)
+                    elif fast and exc.key in old_by_key:
+                        known.distrust(space)  # it writes keys this node has not seen
                     if attempt == 31:
                         raise
-                    await asyncio.sleep(random.uniform(0, 0.002 * (attempt + 1)))
+                    if not fast:
+                        await asyncio.sleep(random.uniform(0, 0.002 * (attempt + 1)))
                     continue
+                known.remember([*writes, counter], [*olds, usage], revision)
+                known.remember_reads(also_read, extra)
                 return olds, extra, revision
         raise AssertionError("unreachable")
 

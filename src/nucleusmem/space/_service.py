@@ -40,6 +40,7 @@ from nucleusmem.errors import (
 from nucleusmem.kv import Put, Store
 from nucleusmem.space._codec import decode_comm, dumps, loads
 from nucleusmem.space._keys import K
+from nucleusmem.space._known import KnownVersions
 from nucleusmem.space._models import (
     Mode,
     PrincipalInfo,
@@ -100,6 +101,8 @@ class MemSpaceService:
         self._spaces_fresh = False  # the cache is trusted only while its watch runs
         self._spaces_task: asyncio.Task[None] | None = None
         self._write_locks: dict[str, asyncio.Lock] = {}
+        self.known = KnownVersions()
+        """Versions this node last saw of keys it writes (see `KnownVersions`)."""
 
     async def __aenter__(self) -> MemSpaceService:
         await self.start()

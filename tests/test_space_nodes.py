@@ -1,0 +1,97 @@
+"""Two nodes (services) on one store: caches never make a read or a count wrong."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import random
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+
+from nucleusmem.errors import AccessDenied
+from nucleusmem.kv import Store, open_store
+from nucleusmem.space import DataRegion, MemSpaceService, RecordWrite, Session
+
+MEMORY = DataRegion.MEMORY
+
+
+@pytest.fixture
+async def nodes(tmp_path: Path) -> AsyncIterator[tuple[MemSpaceService, MemSpaceService]]:
+    """Two services, each with its own store handle on one SQLite file."""
+    url = f"sqlite://{tmp_path / 'nodes.db'}"
+    async with (
+        open_store(url) as one,
+        open_store(url) as two,
+        MemSpaceService(one) as a,
+        MemSpaceService(two) as b,
+    ):
+        yield a, b
+
+
+async def stored_bytes(store: Store, space: str) -> int:
+    """What the byte counter should say: the live records and messages of ``space``."""
+    total = 0
+    for prefix in (b"nm/d/%s/" % space.encode(), b"nm/c/%s/" % space.encode()):
+        total += sum(len(kv.value) for kv in (await store.range(prefix)).items)
+    return total
+
+
+async def test_versions_and_usage_stay_exact_across_nodes(
+    nodes: tuple[MemSpaceService, MemSpaceService],
+) -> None:
+    a, b = nodes[0].session("alice"), nodes[1].session("alice")
+    await a.create_space("team")
+    first = (await a.write("team", [RecordWrite(key="k", content="one")], region=MEMORY))[0]
+    # b never saw "k": its first guess (absent) fails, and it reads
+    second = (await b.write("team", [RecordWrite(key="k", content="two!")], region=MEMORY))[0]
+    third = (await a.write("team", [RecordWrite(key="k", content="3")], region=MEMORY))[0]
+    assert [r.version for r in (first, second, third)] == [1, 2, 3]
+    assert second.created_revision == third.created_revision == first.revision
+    await b.delete("team", "k", region=MEMORY)
+    fourth = (await a.write("team", [RecordWrite(key="k", content="new")], region=MEMORY))[0]
+    assert (fourth.version, fourth.created_revision) == (1, fourth.revision)
+    assert (await a.get_space("team")).used_bytes == await stored_bytes(nodes[0].store, "team")
+
+
+async def test_concurrent_writers_on_two_nodes_keep_the_count(
+    nodes: tuple[MemSpaceService, MemSpaceService],
+) -> None:
+    sessions: list[Session] = [n.session("alice") for n in nodes]
+    await sessions[0].create_space("busy")
+    rng = random.Random(7)
+
+    async def writer(session: Session, n: int) -> None:
+        for _i in range(15):
+            key = f"k{rng.randrange(12)}"
+            if rng.random() < 0.2:
+                with contextlib.suppress(LookupError):
+                    await session.delete("busy", key, region=MEMORY)
+            else:
+                body = "x" * rng.randrange(1, 300)
+                await session.write("busy", [RecordWrite(key=key, content=body)], region=MEMORY)
+
+    await asyncio.gather(*(writer(sessions[i % 2], i) for i in range(6)))
+    used = (await sessions[1].get_space("busy")).used_bytes
+    assert used == await stored_bytes(nodes[0].store, "busy")
+
+
+async def test_a_removed_member_loses_access_on_every_node(
+    nodes: tuple[MemSpaceService, MemSpaceService],
+) -> None:
+    owner, bob_elsewhere = nodes[0].session("alice"), nodes[1].session("bob")
+    await owner.create_space("team", members={"bob": "rw"})
+    await owner.write("team", [RecordWrite(key="k", content="v")], region=MEMORY)
+    assert (await bob_elsewhere.get("team", "k", region=MEMORY)).content == "v"  # now cached
+    await owner.set_member("team", "bob", None)
+    for _ in range(200):
+        try:
+            await bob_elsewhere.get("team", "k", region=MEMORY)
+        except AccessDenied:
+            break
+        await asyncio.sleep(0.01)
+    else:
+        pytest.fail("node two still lets a removed member read after 2 s")
+    with pytest.raises(AccessDenied):
+        await bob_elsewhere.write("team", [RecordWrite(key="x", content="y")], region=MEMORY)
