@@ -45,6 +45,7 @@ from nucleusmem.space._models import (
     RecordWrite,
     SpaceInfo,
     SpaceKind,
+    WriteResult,
     check_name,
     check_record_key,
     check_space_name,
@@ -192,7 +193,26 @@ class HttpSession:
     ) -> list[Record]:
         """Write records in one transaction; each gets a new revision-stamped version."""
         body = {"records": [_dump(write) for write in writes]}
-        return _RECORDS.validate_json(await self._call("POST", _records(space, region), body))
+        answer = await self._call("POST", _records(space, region), body)
+        result = WriteResult.model_validate_json(answer)
+        return [
+            Record.model_construct(
+                space=space,
+                region=region,
+                key=w.key,
+                content=w.content,
+                metadata=w.metadata,
+                kind=w.kind,
+                agent=w.agent,
+                thread=w.thread,
+                revision=result.revision,
+                created_revision=stamp.created_revision,
+                version=stamp.version,
+                time=result.time,
+                deleted=False,
+            )
+            for w, stamp in zip(writes, result.records, strict=True)
+        ]
 
     async def get(self, space: str, key: str, *, region: DataRegion, at: At = None) -> Record:
         """One record, now or as of ``at``; `NotFound` if it did not exist then."""

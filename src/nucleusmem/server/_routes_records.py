@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Query, Response
 
 from nucleusmem.server._bodies import RevisionBody, WriteBody
 from nucleusmem.server._deps import (
@@ -18,7 +18,14 @@ from nucleusmem.server._deps import (
     parse_at,
 )
 from nucleusmem.space._api import RecordPage
-from nucleusmem.space._models import Change, DataRegion, Name, Record, RecordKey
+from nucleusmem.space._models import (
+    Change,
+    DataRegion,
+    Name,
+    Record,
+    RecordKey,
+    WriteResult,
+)
 
 __all__ = ["router"]
 
@@ -28,12 +35,17 @@ router = APIRouter(tags=["records"])
 _RECORDS = "/spaces/{space}/regions/{region}/records"
 
 
-@router.post(_RECORDS, status_code=201)
+@router.post(_RECORDS, status_code=201, response_model=WriteResult)
 async def write(
     space: SpacePath, region: RegionPath, body: WriteBody, session: SessionDep
-) -> list[Record]:
-    """Write records in one transaction; each gets a new revision-stamped version."""
-    return await session.write(space, body.records, region=region)
+) -> Response:
+    """Write records in one transaction; each gets a new revision-stamped version.
+
+    The answer carries the revision, time and each record's version, not the content
+    the caller already has.
+    """
+    result = await session.write_stamped(space, body.records, region=region)
+    return Response(result.model_dump_json(), status_code=201, media_type="application/json")
 
 
 @router.get(_RECORDS)

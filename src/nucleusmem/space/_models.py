@@ -34,6 +34,8 @@ __all__ = [
     "SpaceInfo",
     "SpaceKind",
     "SpaceName",
+    "WriteResult",
+    "WriteStamp",
     "check_name",
     "check_record_key",
     "check_space_name",
@@ -224,6 +226,22 @@ class CommRecord(_Model):
     ref_region: DataRegion
     time: float
     revision: int = 0
+
+
+class WriteStamp(_Model):
+    """What a batch write made of one record (the rest is what the caller sent)."""
+
+    key: RecordKey
+    created_revision: int
+    version: int
+
+
+class WriteResult(_Model):
+    """A batch write's answer: its revision and time, and each record's version."""
+
+    revision: int
+    time: float
+    records: list[WriteStamp]
 
 
 _SPACE_NAME: TypeAdapter[str] = TypeAdapter(SpaceName)

@@ -28,6 +28,8 @@ from nucleusmem.space._models import (
     DataRegion,
     Record,
     RecordWrite,
+    WriteResult,
+    WriteStamp,
     check_record_key,
 )
 
@@ -43,6 +45,18 @@ class RecordCalls(SessionBase):
         self, space: str, writes: Sequence[RecordWrite | dict[str, Any]], *, region: DataRegion
     ) -> list[Record]:
         """Write records in one transaction; each gets a new revision-stamped version."""
+        region = _region(region)
+        batch = [validated(RecordWrite, w) for w in writes]
+        result = await self.write_stamped(space, batch, region=region)
+        return [
+            _written(space, region, w, result.revision, stamp, result.time)
+            for w, stamp in zip(batch, result.records, strict=True)
+        ]
+
+    async def write_stamped(
+        self, space: str, writes: Sequence[RecordWrite | dict[str, Any]], *, region: DataRegion
+    ) -> WriteResult:
+        """`write`, answering only what the writer does not know: revision and versions."""
         region = _region(region)
         batch = [validated(RecordWrite, w) for w in writes]
         if not batch:
@@ -64,10 +78,18 @@ class RecordCalls(SessionBase):
         puts: list[Write] = [Put(k, v) for k, v in zip(keys, values, strict=True)]
 
         olds, _, revision = await self.commit_counted(space, puts)
-        return [
-            _written(space, region, w, revision, old, now)
-            for w, old in zip(batch, olds, strict=True)
-        ]
+        return WriteResult.model_construct(
+            revision=revision,
+            time=now,
+            records=[
+                WriteStamp.model_construct(
+                    key=w.key,
+                    created_revision=old.create_revision if old is not None else revision,
+                    version=old.version + 1 if old is not None else 1,
+                )
+                for w, old in zip(batch, olds, strict=True)
+            ],
+        )
 
     async def commit_counted(
         self,
@@ -305,7 +327,7 @@ def _region(region: object) -> DataRegion:
 
 
 def _written(
-    space: str, region: DataRegion, w: RecordWrite, revision: int, old: KeyValue | None, now: float
+    space: str, region: DataRegion, w: RecordWrite, revision: int, stamp: WriteStamp, now: float
 ) -> Record:
     return Record.model_construct(
         space=space,
@@ -317,8 +339,8 @@ def _written(
         agent=w.agent,
         thread=w.thread,
         revision=revision,
-        created_revision=old.create_revision if old is not None else revision,
-        version=old.version + 1 if old is not None else 1,
+        created_revision=stamp.created_revision,
+        version=stamp.version,
         time=now,
         deleted=False,
     )
