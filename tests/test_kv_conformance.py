@@ -86,6 +86,18 @@ async def test_get_many_reads_at_one_revision(store: Store, ns: bytes) -> None:
         await store.get_many([b""])
 
 
+async def test_conflict_names_the_key_among_many_reads(store: Store, ns: bytes) -> None:
+    keys = [ns + b"r%02d" % i for i in range(12)]
+    revision = await store.commit([Put(k, b"v") for k in keys])
+    reads = dict.fromkeys(keys, revision)
+    changed = await store.put(keys[7], b"w")
+    with pytest.raises(Conflict) as caught:
+        await store.commit([Put(ns + b"out", b"x")], reads=reads)
+    assert (caught.value.key, caught.value.revision) == (keys[7], changed)
+    reads[keys[7]] = changed
+    assert await store.commit([Put(ns + b"out", b"x")], reads=reads) > changed
+
+
 async def test_future_and_nonpositive_revisions_are_rejected(store: Store, ns: bytes) -> None:
     head = await store.put(ns + b"k", b"v")
     with pytest.raises(InvalidRevision):

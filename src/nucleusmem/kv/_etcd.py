@@ -66,6 +66,7 @@ _USER_START = b"\x01"
 _TO_THE_END = b"\x00"  # etcd's range_end for "every key from here on"
 _METADATA = (("hasleader", "true"),)  # fail fast on members cut off from the leader
 _MAX_TXN_OPS = 128
+_EXPLAIN_ALWAYS = 8  # commits checking more keys learn why they failed only on failure
 _MAX_REQUEST_BYTES = 1572864
 _WATCH_BATCH_REVISIONS = 1000  # etcd splits a replay batch after this many revisions
 _WATCH_PROBE_S = 5.0
@@ -295,8 +296,13 @@ class EtcdStore(Store):
             success.append(_put(_CLOCK, self._clock_value()))
         puts = [w for w in writes if isinstance(w, Put)]
         biggest = max(puts, key=lambda w: len(w.value)).key if puts else b""
-        for _ in range(3):
+        # With many keys to check, first try without the failure-branch reads (building
+        # them costs more than the commit); only a failed attempt is redone with them.
+        explain = len(reads) + len(prefix_reads) <= _EXPLAIN_ALWAYS
+        for _ in range(4):
             compares, failure = self._checks(writes, reads, prefix_reads, snapshot)
+            if not explain:
+                failure = []
             request = rpc.TxnRequest(compare=compares, success=success, failure=failure)
             try:
                 about = _About(ops=len(compares), key=biggest)
@@ -305,6 +311,9 @@ class EtcdStore(Store):
                 raise await self._dead_lease(writes) from None
             if reply.succeeded:
                 return int(reply.header.revision)
+            if not explain:
+                explain = True
+                continue
             self._conflict(writes, reads, prefix_reads, snapshot, reply)
             self._floor_exists = True  # the floor key changed after the snapshot
         raise StoreUnavailable("the commit could not be validated against the floor")

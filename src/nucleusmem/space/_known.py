@@ -25,7 +25,8 @@ class KnownVersions:
     """A bounded map of key -> the version last seen (None: absent)."""
 
     def __init__(self, *, max_keys: int = 50_000, max_value_bytes: int = 4096) -> None:
-        self._kvs: OrderedDict[bytes, KeyValue | None] = OrderedDict()
+        # key -> (revision, create_revision, version, value), or None for absent
+        self._kvs: OrderedDict[bytes, tuple[int, int, int, bytes] | None] = OrderedDict()
         self._max_keys = max_keys
         self._max_value_bytes = max_value_bytes
         self._distrust: dict[str, int] = {}
@@ -55,7 +56,8 @@ class KnownVersions:
         found: list[KeyValue | None] = []
         for key in keys:
             if key in self._kvs:
-                found.append(self._kvs[key])
+                known = self._kvs[key]
+                found.append(None if known is None else KeyValue(key, known[3], *known[:3]))
             elif key in may_be_absent:
                 found.append(None)
             else:
@@ -73,30 +75,25 @@ class KnownVersions:
         """Record the versions ``writes`` created at ``revision`` over ``olds``."""
         for write, old in zip(writes, olds, strict=True):
             if isinstance(write, Put):
-                self._put(
-                    write.key,
-                    KeyValue(
-                        write.key,
-                        write.value,
-                        revision,
-                        old.create_revision if old is not None else revision,
-                        old.version + 1 if old is not None else 1,
-                        write.lease,
-                    ),
-                )
+                if old is None:
+                    self._put(write.key, (revision, revision, 1, write.value))
+                else:
+                    known = (revision, old.create_revision, old.version + 1, write.value)
+                    self._put(write.key, known)
             else:
                 self._put(write.key, None)
 
     def remember_reads(self, keys: Sequence[bytes], found: Sequence[KeyValue | None]) -> None:
         """Record versions read (and proven current by a commit)."""
         for key, kv in zip(keys, found, strict=True):
-            self._put(key, kv)
+            known = None if kv is None else (kv.revision, kv.create_revision, kv.version, kv.value)
+            self._put(key, known)
 
-    def _put(self, key: bytes, kv: KeyValue | None) -> None:
-        if kv is not None and len(kv.value) > self._max_value_bytes:
+    def _put(self, key: bytes, known: tuple[int, int, int, bytes] | None) -> None:
+        if known is not None and len(known[3]) > self._max_value_bytes:
             self._kvs.pop(key, None)
             return
-        self._kvs[key] = kv
+        self._kvs[key] = known
         self._kvs.move_to_end(key)
         while len(self._kvs) > self._max_keys:
             self._kvs.popitem(last=False)
