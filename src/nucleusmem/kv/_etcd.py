@@ -300,9 +300,7 @@ class EtcdStore(Store):
         # them costs more than the commit); only a failed attempt is redone with them.
         explain = len(reads) + len(prefix_reads) <= _EXPLAIN_ALWAYS
         for _ in range(4):
-            compares, failure = self._checks(writes, reads, prefix_reads, snapshot)
-            if not explain:
-                failure = []
+            compares, failure = self._checks(writes, reads, prefix_reads, snapshot, explain)
             request = rpc.TxnRequest(compare=compares, success=success, failure=failure)
             try:
                 about = _About(ops=len(compares), key=biggest)
@@ -324,25 +322,32 @@ class EtcdStore(Store):
         reads: Mapping[bytes, int],
         prefix_reads: tuple[bytes, ...],
         snapshot: int | None,
+        explain: bool = True,
     ) -> tuple[list[Any], list[Any]]:
-        """Compares for a commit, and failure-branch reads that say which one failed."""
+        """Compares for a commit, and failure-branch reads that say which one failed.
+
+        Without ``explain``, no failure-branch reads (the caller asks again if it fails).
+        """
         compares = [_compare_mod(key, "EQUAL", seen) for key, seen in reads.items()]
-        failure = [_range_op(key) for key in reads]
+        failure = [_range_op(key) for key in reads] if explain else []
         if snapshot is None:
             return compares, failure
         if self._floor_exists:
             compares.append(_compare_value(_FLOOR, "LESS", _encode_int(snapshot + 1)))
         else:  # trips on any compaction since the snapshot; then _commit retries by value
             compares.append(_compare_mod(_FLOOR, "LESS", snapshot + 1))
-        failure.append(_range_op(_FLOOR, values=True))
+        if explain:
+            failure.append(_range_op(_FLOOR, values=True))
         for prefix in prefix_reads:
             start, end = _user_range(prefix)
             compares.append(_compare_mod(start, "LESS", snapshot + 1, range_end=end))
-            failure.append(_range_op(start, end, min_mod_revision=snapshot + 1))
+            if explain:
+                failure.append(_range_op(start, end, min_mod_revision=snapshot + 1))
         for write in writes:
             if write.key not in reads:
                 compares.append(_compare_mod(write.key, "LESS", snapshot + 1))
-                failure.append(_range_op(write.key))
+                if explain:
+                    failure.append(_range_op(write.key))
         return compares, failure
 
     def _conflict(

@@ -44,8 +44,8 @@ async def write(
     The answer carries the revision, time and each record's version, not the content
     the caller already has.
     """
-    result = await session.write_stamped(space, body.records, region=region)
-    return Response(result.model_dump_json(), status_code=201, media_type="application/json")
+    stamped = await session.write_stamped(space, body.records, region=region)
+    return Response(stamped.to_json(), status_code=201, media_type="application/json")
 
 
 @router.get(_RECORDS)

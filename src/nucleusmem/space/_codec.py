@@ -47,18 +47,18 @@ def encode_record(write: RecordWrite, time: float) -> bytes:
 
 
 def _encode_record(write: RecordWrite, time: float) -> bytes:
-    content = write.content.encode()
-    if len(content) > MAX_CONTENT_BYTES:
-        raise ValueTooLarge(write.key.encode(), len(content), MAX_CONTENT_BYTES)
-    try:
-        metadata = dumps(write.metadata)
-    except (TypeError, ValueError) as exc:
-        raise InvalidRequest(f"metadata of {write.key!r} is not JSON: {exc}") from exc
-    if len(metadata) > MAX_METADATA_BYTES:
-        raise ValueTooLarge(write.key.encode(), len(metadata), MAX_METADATA_BYTES)
+    content = _string(write.content)
+    if len(content) > MAX_CONTENT_BYTES and len(write.content.encode()) > MAX_CONTENT_BYTES:
+        raise ValueTooLarge(write.key.encode(), len(write.content.encode()), MAX_CONTENT_BYTES)
     # Written by hand: this runs for every record, and json.dumps of a dict is slower.
-    parts = [b'{"c":', _string(write.content), b',"w":', repr(float(time)).encode()]
+    parts = [b'{"c":', content, b',"w":', repr(float(time)).encode()]
     if write.metadata:
+        try:
+            metadata = dumps(write.metadata)
+        except (TypeError, ValueError) as exc:
+            raise InvalidRequest(f"metadata of {write.key!r} is not JSON: {exc}") from exc
+        if len(metadata) > MAX_METADATA_BYTES:
+            raise ValueTooLarge(write.key.encode(), len(metadata), MAX_METADATA_BYTES)
         parts += [b',"m":', metadata]
     for short, field in ((b"k", write.kind), (b"a", write.agent), (b"t", write.thread)):
         if field is not None:

@@ -5,7 +5,8 @@ from __future__ import annotations
 import asyncio
 import random
 from collections.abc import Callable, Collection, Sequence
-from typing import Any
+from json.encoder import encode_basestring
+from typing import Any, NamedTuple
 
 from nucleusmem.errors import (
     Conflict,
@@ -28,12 +29,10 @@ from nucleusmem.space._models import (
     DataRegion,
     Record,
     RecordWrite,
-    WriteResult,
-    WriteStamp,
     check_record_key,
 )
 
-__all__ = ["RecordCalls"]
+__all__ = ["RecordCalls", "Stamped"]
 
 _SCAN_LIMIT = 10_000  # keys one listing call examines before it returns a partial page
 
@@ -47,15 +46,15 @@ class RecordCalls(SessionBase):
         """Write records in one transaction; each gets a new revision-stamped version."""
         region = _region(region)
         batch = [validated(RecordWrite, w) for w in writes]
-        result = await self.write_stamped(space, batch, region=region)
+        stamped = await self.write_stamped(space, batch, region=region)
         return [
-            _written(space, region, w, result.revision, stamp, result.time)
-            for w, stamp in zip(batch, result.records, strict=True)
+            _written(space, region, w, stamped.revision, created, version, stamped.time)
+            for w, created, version in zip(batch, stamped.created, stamped.versions, strict=True)
         ]
 
     async def write_stamped(
         self, space: str, writes: Sequence[RecordWrite | dict[str, Any]], *, region: DataRegion
-    ) -> WriteResult:
+    ) -> Stamped:
         """`write`, answering only what the writer does not know: revision and versions."""
         region = _region(region)
         batch = [validated(RecordWrite, w) for w in writes]
@@ -78,17 +77,12 @@ class RecordCalls(SessionBase):
         puts: list[Write] = [Put(k, v) for k, v in zip(keys, values, strict=True)]
 
         olds, _, revision = await self.commit_counted(space, puts)
-        return WriteResult.model_construct(
-            revision=revision,
-            time=now,
-            records=[
-                WriteStamp.model_construct(
-                    key=w.key,
-                    created_revision=old.create_revision if old is not None else revision,
-                    version=old.version + 1 if old is not None else 1,
-                )
-                for w, old in zip(batch, olds, strict=True)
-            ],
+        return Stamped(
+            revision,
+            now,
+            [w.key for w in batch],
+            [old.create_revision if old is not None else revision for old in olds],
+            [old.version + 1 if old is not None else 1 for old in olds],
         )
 
     async def commit_counted(
@@ -326,8 +320,37 @@ def _region(region: object) -> DataRegion:
         ) from None
 
 
+class Stamped(NamedTuple):
+    """What a batch write made: its revision and time, each record's versions, in order."""
+
+    revision: int
+    time: float
+    keys: list[str]
+    created: list[int]
+    versions: list[int]
+
+    def to_json(self) -> bytes:
+        """The `WriteResult` JSON of this write (built by hand: it is on the hot path)."""
+        records = b",".join(
+            b'{"key":%s,"created_revision":%d,"version":%d}'
+            % (encode_basestring(key).encode(), created, version)
+            for key, created, version in zip(self.keys, self.created, self.versions, strict=True)
+        )
+        return b'{"revision":%d,"time":%s,"records":[%s]}' % (
+            self.revision,
+            repr(self.time).encode(),
+            records,
+        )
+
+
 def _written(
-    space: str, region: DataRegion, w: RecordWrite, revision: int, stamp: WriteStamp, now: float
+    space: str,
+    region: DataRegion,
+    w: RecordWrite,
+    revision: int,
+    created: int,
+    version: int,
+    now: float,
 ) -> Record:
     return Record.model_construct(
         space=space,
@@ -339,8 +362,8 @@ def _written(
         agent=w.agent,
         thread=w.thread,
         revision=revision,
-        created_revision=stamp.created_revision,
-        version=stamp.version,
+        created_revision=created,
+        version=version,
         time=now,
         deleted=False,
     )
