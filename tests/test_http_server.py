@@ -310,7 +310,10 @@ async def test_openapi_describes_every_route(asgi: httpx.AsyncClient) -> None:
         operation = spec["paths"][path][method]
         assert operation["security"] == [{"bearer": []}], (path, method)
         assert {"401", "422"} <= set(operation["responses"]), (path, method)
-    for model in ("RecordWrite", "Record", "SpaceInfo", "CommRecord", "ErrorBody"):
+    write = spec["paths"]["/v1/spaces/{space}/regions/{region}/records"]["post"]
+    body = write["requestBody"]["content"]["application/json"]["schema"]
+    assert {"key", "content"} <= set(body["properties"]["records"]["items"]["properties"])
+    for model in ("Record", "SpaceInfo", "CommRecord", "ErrorBody", "WriteResult"):
         assert model in spec["components"]["schemas"]
 
 
