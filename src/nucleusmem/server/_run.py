@@ -110,6 +110,8 @@ class AppServer(uvicorn.Server):
             loop="uvloop" if _has("uvloop") else "asyncio",
             http="httptools" if _has("httptools") else "h11",
             lifespan="off",
+            access_log=False,
+            proxy_headers=False,  # no proxy is trusted to say who the client is
             timeout_graceful_shutdown=max(1, round(graceful_shutdown_s)),
         )
         super().__init__(config)
