@@ -107,7 +107,7 @@ class AppServer(uvicorn.Server):
         config = uvicorn.Config(
             app,
             log_level="warning",
-            loop="uvloop" if _has("uvloop") else "asyncio",
+            loop="asyncio",  # the caller's loop; see nucleusmem.cli for why not uvloop
             http="httptools" if _has("httptools") else "h11",
             lifespan="off",
             access_log=False,
