@@ -66,6 +66,11 @@ _USER_START = b"\x01"
 _TO_THE_END = b"\x00"  # etcd's range_end for "every key from here on"
 _METADATA = (("hasleader", "true"),)  # fail fast on members cut off from the leader
 _MAX_TXN_OPS = 128
+_MOD = rpc.Compare.MOD if rpc is not None else 0
+_RESULTS = {
+    name: getattr(rpc.Compare, name) if rpc is not None else 0
+    for name in ("EQUAL", "LESS", "GREATER")
+}
 _EXPLAIN_ALWAYS = 8  # commits checking more keys learn why they failed only on failure
 _MAX_REQUEST_BYTES = 1572864
 _WATCH_BATCH_REVISIONS = 1000  # etcd splits a replay batch after this many revisions
@@ -767,7 +772,9 @@ def _decode_int(value: bytes) -> int:
 
 
 def _put(key: bytes, value: bytes, lease: int | None = None) -> Any:
-    return rpc.RequestOp(request_put=rpc.PutRequest(key=key, value=value, lease=lease or 0))
+    if lease:
+        return rpc.RequestOp(request_put=rpc.PutRequest(key=key, value=value, lease=lease))
+    return rpc.RequestOp(request_put=rpc.PutRequest(key=key, value=value))
 
 
 def _delete(key: bytes) -> Any:
@@ -799,13 +806,16 @@ def _compare_value(key: bytes, result: str, value: bytes) -> Any:
 
 
 def _compare_mod(key: bytes, result: str, revision: int, range_end: bytes = b"") -> Any:
-    return rpc.Compare(
-        key=key,
-        range_end=range_end,
-        target=rpc.Compare.MOD,
-        result=getattr(rpc.Compare, result),
-        mod_revision=revision,
-    )
+    if range_end:
+        return rpc.Compare(
+            key=key,
+            range_end=range_end,
+            target=rpc.Compare.MOD,
+            result=getattr(rpc.Compare, result),
+            mod_revision=revision,
+        )
+    # the common case, once per key of every commit: fewer fields to set
+    return rpc.Compare(key=key, target=_MOD, result=_RESULTS[result], mod_revision=revision)
 
 
 def _kv(kv: Any) -> KeyValue:

@@ -11,7 +11,7 @@ retry that reads, never a wrong result. A space whose writes keep guessing wrong
 
 from __future__ import annotations
 
-from collections import OrderedDict
+import itertools
 from collections.abc import Collection, Sequence
 
 from nucleusmem.kv import KeyValue, Put, Write
@@ -26,7 +26,7 @@ class KnownVersions:
 
     def __init__(self, *, max_keys: int = 50_000, max_value_bytes: int = 4096) -> None:
         # key -> (revision, create_revision, version, value), or None for absent
-        self._kvs: OrderedDict[bytes, tuple[int, int, int, bytes] | None] = OrderedDict()
+        self._kvs: dict[bytes, tuple[int, int, int, bytes] | None] = {}
         self._max_keys = max_keys
         self._max_value_bytes = max_value_bytes
         self._distrust: dict[str, int] = {}
@@ -93,7 +93,8 @@ class KnownVersions:
         if known is not None and len(known[3]) > self._max_value_bytes:
             self._kvs.pop(key, None)
             return
+        self._kvs.pop(key, None)  # re-inserted: the newest at the end
         self._kvs[key] = known
-        self._kvs.move_to_end(key)
-        while len(self._kvs) > self._max_keys:
-            self._kvs.popitem(last=False)
+        if len(self._kvs) > self._max_keys:  # drop the oldest tenth at once
+            for old in list(itertools.islice(self._kvs, self._max_keys // 10)):
+                del self._kvs[old]
