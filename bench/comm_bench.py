@@ -145,7 +145,7 @@ class Plan:
             fanout_spacing_s=0.5,
             fanout_timeout_s=15.0,
             batch_size=100,
-            batches_per_writer=5 if quick else 15,
+            batches_per_writer=25 if quick else 60,  # runs of a few tenths of a second
             writers=4,
             content_bytes=200,
             phase_timeout_s=120.0 if quick else 600.0,
