@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from nucleusmem.errors import AccessDenied
-from nucleusmem.kv import Store, open_store
+from nucleusmem.errors import AccessDenied, Compacted
+from nucleusmem.kv import MemoryStore, Store, open_store
 from nucleusmem.space import DataRegion, MemSpaceService, RecordWrite, Session
 
 MEMORY = DataRegion.MEMORY
@@ -95,3 +95,24 @@ async def test_a_removed_member_loses_access_on_every_node(
         pytest.fail("node two still lets a removed member read after 2 s")
     with pytest.raises(AccessDenied):
         await bob_elsewhere.write("team", [RecordWrite(key="x", content="y")], region=MEMORY)
+
+
+async def test_history_retention_compacts_only_what_no_space_needs() -> None:
+    clock = [1_000_000.0]
+    store = MemoryStore(now=lambda: clock[0])
+    async with store, MemSpaceService(store, now=lambda: clock[0]) as service:
+        alice = service.session("alice")
+        await alice.create_space("short", history_retention_s=60)
+        old = (await alice.write("short", [RecordWrite(key="k", content="v1")], region=MEMORY))[0]
+        clock[0] += 10
+        new = (await alice.write("short", [RecordWrite(key="k", content="v2")], region=MEMORY))[0]
+        clock[0] += 120  # v1 was replaced 120 s ago: older than the 60 s kept
+        await alice.create_space("forever")  # keeps every version: nothing may go
+        assert await service.apply_retention() is None
+        await alice.delete_space("forever")
+        floor = await service.apply_retention()
+        assert floor is not None and old.revision < floor <= new.revision
+        assert [r.content for r in await alice.history("short", "k", region=MEMORY)] == ["v2"]
+        with pytest.raises(Compacted):
+            await alice.get("short", "k", region=MEMORY, at=old.revision)
+        assert (await alice.get("short", "k", region=MEMORY)).content == "v2"
