@@ -115,7 +115,7 @@ class RecordCalls(SessionBase):
                 # commit proves it right, or fails and the next attempt reads.
                 fast = attempt == 0 and known.trusted(space)
                 needed = [usage_key, *read_keys, *also_read]
-                found = known.lookup(needed, read_keys) if fast else None
+                found = known.lookup(needed, set(read_keys)) if fast else None
                 if found is None:
                     fast = False
                     found = await self._store.get_many(needed)
