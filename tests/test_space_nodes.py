@@ -116,3 +116,20 @@ async def test_history_retention_compacts_only_what_no_space_needs() -> None:
         with pytest.raises(Compacted):
             await alice.get("short", "k", region=MEMORY, at=old.revision)
         assert (await alice.get("short", "k", region=MEMORY)).content == "v2"
+
+
+async def test_an_open_listener_ends_when_its_member_is_removed(
+    nodes: tuple[MemSpaceService, MemSpaceService],
+) -> None:
+    owner, bob = nodes[0].session("alice"), nodes[1].session("bob")
+    await owner.create_space("team", members={"bob": "ro"})
+    await bob.subscribe("team", "bo", ["news"])
+    listener = bob.listen("team", "bo")
+    await owner.register("team", "ada", ttl_s=None)
+    await owner.send("team", sender="ada", topic="news", content="first")
+    assert (await asyncio.wait_for(anext(listener), 5)).topic == "news"
+    await owner.set_member("team", "bob", None)
+    await asyncio.sleep(0.2)  # the other node's settings watch drops its cache entry
+    await owner.send("team", sender="ada", topic="news", content="not for bob")
+    with pytest.raises(AccessDenied):
+        await asyncio.wait_for(anext(listener), 5)

@@ -405,6 +405,7 @@ class CommStream:
     async def __anext__(self) -> CommRecord | None:
         while True:
             if self._backlog:
+                await self._still_allowed()
                 record = self._backlog.popleft()
                 self.position = record.revision
                 return record
@@ -423,10 +424,20 @@ class CommStream:
                 if self._sub.lagged:
                     self._catch_up = True
                     continue
+                await self._still_allowed()
                 return None
             if live.revision > self.position:
+                await self._still_allowed()
                 self.position = live.revision
                 return live
+
+    async def _still_allowed(self) -> None:
+        """Raise `AccessDenied` or `NotFound` once the listener lost the space.
+
+        Settings come from the node's cache, which a watch keeps fresh, so this is a
+        dictionary lookup per message, not a read.
+        """
+        await self._calls._svc.check(self._calls.principal, self._space, "read")
 
     async def aclose(self) -> None:
         """Stop receiving."""
