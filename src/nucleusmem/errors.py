@@ -16,6 +16,7 @@ NucleusMemError
 ├── NotFound (LookupError)             no such space, record, agent or principal
 ├── AlreadyExists                      a space, principal or agent id is taken
 ├── QuotaExceeded                      a write would take a space over its size quota
+├── EmbedderUnavailable (ConnectionError) an embeddings endpoint failed or is unreachable
 ├── Unauthenticated (PermissionError)  no token, or a token nobody holds
 └── AccessDenied (PermissionError)     the principal may not do this to this space
 ```
@@ -33,6 +34,7 @@ __all__ = [
     "Compacted",
     "ConfigurationError",
     "Conflict",
+    "EmbedderUnavailable",
     "InvalidKey",
     "InvalidRequest",
     "InvalidRevision",
@@ -203,6 +205,12 @@ class QuotaExceeded(NucleusMemError):
         super().__init__(
             f"space {space!r} would hold {used_bytes} bytes; its quota is {quota_bytes}"
         )
+
+
+class EmbedderUnavailable(NucleusMemError, ConnectionError):
+    """An embeddings endpoint could not be reached, or answered with an error."""
+
+    http_status: ClassVar[int] = 503
 
 
 class Unauthenticated(NucleusMemError, PermissionError):
