@@ -16,6 +16,7 @@ import httpx
 
 from nucleusmem.client import AsyncClient
 from nucleusmem.kv import Store, open_store
+from nucleusmem.recall._service import RecallService, RecallSession
 from nucleusmem.space import MemSpaceService
 
 __all__ = ["Deployment", "ServerProcess", "deployment", "free_port", "running_server"]
@@ -35,7 +36,8 @@ async def running_server(service: MemSpaceService) -> AsyncIterator[str]:
     from nucleusmem.server._run import bind
 
     sock = bind("127.0.0.1", 0)
-    server = AppServer(create_app(service))
+    recall = RecallService(service)
+    server = AppServer(create_app(service, recall=recall))
     task = asyncio.get_running_loop().create_task(server.serve_on(sock))
     while not server.started:
         if task.done():
@@ -47,6 +49,7 @@ async def running_server(service: MemSpaceService) -> AsyncIterator[str]:
         server.should_exit = True
         with contextlib.suppress(asyncio.CancelledError):
             await asyncio.wait_for(task, 10)
+        await recall.aclose()
 
 
 @dataclass
@@ -60,11 +63,14 @@ class Deployment:
     admin_token: str = ""
     tokens: dict[str, str] = field(default_factory=dict)
     clients: list[AsyncClient] = field(default_factory=list)
+    recall: RecallService | None = None
 
     async def connect(self, principal: str) -> AsyncClient:
         """A client acting as ``principal`` (created on first use when remote)."""
         if self.mode == "embedded":
-            client = AsyncClient(self.service.session(principal))
+            if self.recall is None:
+                self.recall = RecallService(self.service)
+            client = AsyncClient(RecallSession(self.service, principal, self.recall))
         else:
             from nucleusmem.client._http import HttpSession
 
@@ -89,6 +95,8 @@ async def deployment(mode: str, store_url: str) -> AsyncIterator[Deployment]:
             finally:
                 for client in dep.clients:
                     await client.aclose()
+                if dep.recall is not None:
+                    await dep.recall.aclose()
             return
         async with running_server(service) as url:
             dep.url = url

@@ -57,6 +57,8 @@ ROUTES: list[tuple[str, str, dict[str, Any] | None, str]] = [
     ("POST", "/v1/spaces/{s}/agents/{a}/cursor", {"revision": 1}, "read"),
     ("GET", "/v1/spaces/{s}/agents/{a}/cursor", None, "read"),
     ("GET", "/v1/spaces/{s}/trace", None, "read"),
+    ("GET", "/v1/spaces/{s}/search?q=seed", None, "read"),
+    ("GET", "/v1/spaces/{s}/index", None, "read"),
     ("DELETE", "/v1/spaces/{s}/agents/{a}", None, "write"),
     ("DELETE", "/v1/spaces/{s}", None, "owner"),
 ]

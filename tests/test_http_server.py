@@ -303,6 +303,8 @@ async def test_openapi_describes_every_route(asgi: httpx.AsyncClient) -> None:
         (agent + "/cursor", "get"),
         (space + "/trace", "get"),
         (agent + "/stream", "get"),
+        (space + "/search", "get"),
+        (space + "/index", "get"),
     }
     assert operations == expected
     assert spec["components"]["securitySchemes"]["bearer"]["scheme"] == "bearer"

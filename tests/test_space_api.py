@@ -249,3 +249,24 @@ async def test_private_space_is_owners_alone(dep: Deployment) -> None:
     with pytest.raises(AccessDenied):
         await anext(spy.listen("eve-agent"))
     assert await eve.spaces() == []
+
+
+async def test_search_by_meaning_and_words(dep: Deployment) -> None:
+    alice, eve = await dep.connect("alice"), await dep.connect("eve")
+    await alice.create_space("team")
+    team = alice.space("team")
+    await team.put("db", "The billing service stores invoices in PostgreSQL.", agent="ada")
+    await team.put("cdn", "Static assets are served from the edge cache.", agent="ada")
+    await team.put("hi", "Thanks, see you!", agent="ada")  # noise: not indexed
+    hits = await team.search("where are invoices stored")
+    assert hits[0].key == "db" and hits[0].lane == "space" and hits[0].region == "memory"
+    newer = await team.put("db", "Invoices now live in the billing warehouse.", agent="ada")
+    hits = await team.search("invoices billing", k=1)
+    assert (hits[0].key, hits[0].revision) == ("db", newer.revision)  # fresh after a write
+    old = await team.search("invoices PostgreSQL", k=1, at=newer.revision - 1, mode="lexical")
+    assert "PostgreSQL" in old[0].text
+    assert "hi" not in [h.key for h in await team.search("thanks see you")]
+    with pytest.raises(AccessDenied):
+        await eve.space("team").search("invoices")
+    with pytest.raises(InvalidRequest):
+        await team.search("invoices", mode="telepathy")

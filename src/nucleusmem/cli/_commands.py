@@ -349,6 +349,26 @@ def trace(ctx: Context) -> None:
     ctx.show(log, fmt.table(headers, rows) if rows else "no messages")
 
 
+def search(ctx: Context) -> None:
+    """Find records by meaning and by words, lane by lane."""
+    a = ctx.args
+    hits = ctx.space().search(
+        a.query,
+        k=a.k,
+        mode=a.mode,
+        agent=a.agent,
+        thread=a.thread,
+        resource=a.resource,
+        at=a.at,
+    )
+    rows = [
+        [f"{h.score:.3f}", h.lane, f"{h.region}/{h.key}", h.revision, fmt.preview(h.text)]
+        for h in hits
+    ]
+    headers = ["SCORE", "LANE", "RECORD", "REV", "TEXT"]
+    ctx.show(hits, fmt.table(headers, rows) if rows else "no matches")
+
+
 def _content(space: Space, message: CommRecord) -> str | None:
     """The referenced record's content as it was when sent (or now, if that is gone)."""
     for at in (message.revision, None):

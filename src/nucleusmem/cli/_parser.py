@@ -250,6 +250,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--agent", help="messages from or to this agent")
     p.add_argument("--topic")
     p.add_argument("--limit", type=int, default=1000)
+    p = add("search", "find records by meaning and by words", cmd.search)
+    p.add_argument("space")
+    p.add_argument("query")
+    p.add_argument("-k", type=int, default=10, help="how many results (10)")
+    p.add_argument("--mode", choices=["hybrid", "vector", "lexical"], default="hybrid")
+    p.add_argument("--agent", help="search as this agent (its private lane included)")
+    p.add_argument("--thread", help="look in this thread's lane first")
+    p.add_argument("--resource", help="then in this resource's lane")
+    _at(p)
     return parser
 
 

@@ -32,6 +32,7 @@ from nucleusmem.errors import (
     UnsupportedURL,
     error_from_wire,
 )
+from nucleusmem.recall._service import SearchHit
 from nucleusmem.space._api import At, RecordPage
 from nucleusmem.space._models import (
     AgentEntry,
@@ -54,6 +55,7 @@ from nucleusmem.space._models import (
 __all__ = ["HttpSession"]
 
 _RECORDS = TypeAdapter(list[Record])
+_HITS = TypeAdapter(list[SearchHit])
 _SPACES = TypeAdapter(list[SpaceInfo])
 _MOUNTS = TypeAdapter(list[Mount])
 _CHANGES = TypeAdapter(list[Change])
@@ -392,6 +394,31 @@ class HttpSession:
         params = {"since": since, "until": until, "agent": agent, "topic": topic, "limit": limit}
         content = await self._call("GET", f"{_space(space)}/trace", params=params)
         return _COMMS.validate_json(content)
+
+    async def search(
+        self,
+        space: str,
+        query: str,
+        *,
+        k: int = 10,
+        mode: str = "hybrid",
+        agent: str | None = None,
+        thread: str | None = None,
+        resource: str | None = None,
+        at: At = None,
+    ) -> list[SearchHit]:
+        """The ``k`` best records of ``space`` for ``query``, lane by lane."""
+        params = {
+            "q": query,
+            "k": k,
+            "mode": mode,
+            "agent": agent,
+            "thread": thread,
+            "resource": resource,
+            "at": _at(at),
+        }
+        content = await self._call("GET", f"{_space(space)}/search", params=params)
+        return _HITS.validate_json(content)
 
     # transport ----------------------------------------------------------------------
     async def _call(

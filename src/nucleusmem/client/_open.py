@@ -119,17 +119,20 @@ async def _open(
 
 async def _open_embedded(url: str, *, token: str | None, principal: str | None) -> AsyncClient:
     from nucleusmem.kv import open_store
+    from nucleusmem.recall._service import RecallService, RecallSession
     from nucleusmem.space import MemSpaceService
 
     store = open_store(url)
     try:
         service = MemSpaceService(store)
         await service.start()
+        recall = RecallService(service)
         try:
             if principal is None and token is not None:
-                session = await service.authenticate(token)
+                name = (await service.authenticate(token)).principal
             else:
-                session = service.session(principal or DEFAULT_PRINCIPAL)
+                name = principal or DEFAULT_PRINCIPAL
+            session = RecallSession(service, name, recall)
         except BaseException:
             await service.aclose()
             raise
@@ -139,6 +142,7 @@ async def _open_embedded(url: str, *, token: str | None, principal: str | None) 
 
     async def close() -> None:
         try:
+            await recall.aclose()
             await service.aclose()
         finally:
             await store.aclose()

@@ -26,7 +26,8 @@ from nucleusmem.client._convert import (
 )
 from nucleusmem.client._listen import AsyncListener
 from nucleusmem.client._view import AsyncSpaceView
-from nucleusmem.errors import InvalidRequest
+from nucleusmem.errors import ConfigurationError, InvalidRequest
+from nucleusmem.recall._service import SearchHit
 from nucleusmem.space._api import RecordPage, SpaceAPI
 from nucleusmem.space._models import (
     AgentEntry,
@@ -213,6 +214,38 @@ class AsyncSpaceBase:
             topic=topic,
             limit=limit,
         )
+
+    async def search(
+        self,
+        query: str,
+        *,
+        k: int = 10,
+        mode: str = "hybrid",
+        agent: str | None = None,
+        thread: str | None = None,
+        resource: str | None = None,
+        at: AtLike = None,
+    ) -> builtins.list[SearchHit]:
+        """The ``k`` best records for ``query`` (``hybrid``, ``vector`` or ``lexical``).
+
+        With ``agent`` the search is that agent's (its private lane included) and
+        looks in ``thread``'s lane, then ``resource``'s, then the agent's, then the
+        whole space; each hit says which lane it came from.
+        """
+        search = getattr(self.api, "search", None)
+        if search is None:
+            raise ConfigurationError("this client's session cannot search")
+        hits: builtins.list[SearchHit] = await search(
+            self.name,
+            query,
+            k=k,
+            mode=mode,
+            agent=agent,
+            thread=thread,
+            resource=resource,
+            at=to_point(at),
+        )
+        return hits
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} {self.name!r}>"

@@ -15,6 +15,7 @@ from nucleusmem.client._convert import AtLike, ModeLike, Moment, RegionLike
 from nucleusmem.client._portal import Portal
 from nucleusmem.client._space import AsyncMountedSpace, AsyncSpace, AsyncSpaceBase
 from nucleusmem.client._sync_view import Listener, SpaceView
+from nucleusmem.recall._service import SearchHit
 from nucleusmem.space._api import RecordPage
 from nucleusmem.space._models import (
     AgentEntry,
@@ -181,6 +182,24 @@ class SpaceBase(Generic[_A]):
         """The conversation log in revision order, by time range, agent and topic."""
         return self._portal.run(
             self.handle.trace(since=since, until=until, agent=agent, topic=topic, limit=limit)
+        )
+
+    def search(
+        self,
+        query: str,
+        *,
+        k: int = 10,
+        mode: str = "hybrid",
+        agent: str | None = None,
+        thread: str | None = None,
+        resource: str | None = None,
+        at: AtLike = None,
+    ) -> builtins.list[SearchHit]:
+        """The ``k`` best records for ``query``; see `AsyncSpace.search`."""
+        return self._portal.run(
+            self.handle.search(
+                query, k=k, mode=mode, agent=agent, thread=thread, resource=resource, at=at
+            )
         )
 
     def __repr__(self) -> str:

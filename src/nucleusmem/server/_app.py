@@ -25,7 +25,8 @@ from starlette.routing import compile_path
 
 from nucleusmem import __version__
 from nucleusmem.errors import NucleusMemError, error_detail
-from nucleusmem.server import _routes_comm, _routes_records, _routes_spaces
+from nucleusmem.recall._service import RecallService
+from nucleusmem.server import _routes_comm, _routes_recall, _routes_records, _routes_spaces
 from nucleusmem.server._deps import ERROR_RESPONSES, ErrorBody
 from nucleusmem.server._limits import BodyLimit
 from nucleusmem.server._sse import StreamRegistry
@@ -44,7 +45,7 @@ _HTTP_ERRORS = {404: "NotFound", 405: "InvalidRequest", 413: "InvalidRequest"}
 
 _ROUTE_METHODS = [
     (compile_path("/v1" + route.path)[0], route.methods or set())
-    for module in (_routes_spaces, _routes_records, _routes_comm)
+    for module in (_routes_spaces, _routes_records, _routes_comm, _routes_recall)
     for route in module.router.routes
     if isinstance(route, APIRoute)
 ]
@@ -56,12 +57,14 @@ def create_app(
     *,
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
     keepalive_s: float = 15.0,
+    recall: RecallService | None = None,
 ) -> FastAPI:
     """The HTTP API over ``service`` (which the caller starts and closes).
 
     ``max_body_bytes`` bounds request bodies (413 beyond); ``keepalive_s`` is how often
     an idle event stream sends a keepalive comment. ``app.state.streams`` is the
     `StreamRegistry` of open event streams; call its ``close_all`` before shutdown.
+    ``recall`` serves searches (default: one on ``service`` with the hashing embedder).
     """
     app = FastAPI(
         title="NucleusMem",
@@ -70,8 +73,9 @@ def create_app(
     )
     app.state.service = service
     app.state.keepalive_s = keepalive_s
+    app.state.recall = recall or RecallService(service)
     app.state.streams = StreamRegistry(on_close=service.watcher.end_all)
-    for module in (_routes_spaces, _routes_records, _routes_comm):
+    for module in (_routes_spaces, _routes_records, _routes_comm, _routes_recall):
         app.include_router(module.router, prefix="/v1", responses=ERROR_RESPONSES)
     app.add_api_route("/healthz", healthz, methods=["GET"], tags=["health"])
     app.add_api_route(

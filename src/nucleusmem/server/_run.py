@@ -22,6 +22,7 @@ from typing import Any
 import uvicorn
 
 from nucleusmem.kv import open_store
+from nucleusmem.recall._service import RecallService
 from nucleusmem.server._app import create_app
 from nucleusmem.server._sse import StreamRegistry
 
@@ -61,7 +62,9 @@ async def serve(
                 print(f"nucleusmem: admin token written to {token_file}", file=sys.stderr)
             elif admin_token is None:
                 print(f"nucleusmem: admin token: {token}", file=sys.stderr)
-            server = AppServer(create_app(service))
+            recall = RecallService(service)
+            print(f"nucleusmem: search embeds with {recall.embedder.name}", file=sys.stderr)
+            server = AppServer(create_app(service, recall=recall))
             _tune_gc()
 
             def started(bound: int) -> None:
@@ -70,7 +73,10 @@ async def serve(
                 else:
                     print(f"nucleusmem: serving http://{host}:{bound}", file=sys.stderr)
 
-            await server.serve_on(sock, ready=started)
+            try:
+                await server.serve_on(sock, ready=started)
+            finally:
+                await recall.aclose()
 
 
 def _tune_gc() -> None:

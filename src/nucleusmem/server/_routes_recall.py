@@ -1,0 +1,52 @@
+"""Routes for search: a space's records by meaning and by words, lane by lane."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Query, Request
+
+from nucleusmem.recall._service import RecallService, SearchHit
+from nucleusmem.server._deps import AtQuery, SessionDep, SpacePath, parse_at
+from nucleusmem.space._models import Name
+
+__all__ = ["router"]
+
+router = APIRouter(tags=["recall"])
+"""Search under ``/v1/spaces/{space}``."""
+
+
+@router.get("/spaces/{space}/search")
+async def search(
+    request: Request,
+    space: SpacePath,
+    session: SessionDep,
+    q: Annotated[str, Query(min_length=1, max_length=4096, description="The query")],
+    k: Annotated[int, Query(ge=1, le=100)] = 10,
+    mode: Literal["hybrid", "vector", "lexical"] = "hybrid",
+    agent: Annotated[Name | None, Query(description="Search as this agent")] = None,
+    thread: Annotated[Name | None, Query(description="Look in this thread first")] = None,
+    resource: Annotated[Name | None, Query(description="Then in this resource")] = None,
+    at: AtQuery = None,
+) -> list[SearchHit]:
+    """The ``k`` best records for ``q``: thread lane, resource, agent, then the space."""
+    recall: RecallService = request.app.state.recall
+    return await recall.search(
+        session.principal,
+        space,
+        q,
+        k=k,
+        mode=mode,
+        agent=agent,
+        thread=thread,
+        resource=resource,
+        at=parse_at(at),
+    )
+
+
+@router.get("/spaces/{space}/index")
+async def index_status(request: Request, space: SpacePath, session: SessionDep) -> dict[str, Any]:
+    """The space's search index: embedder, indexed revision, what it indexed and skipped."""
+    await session.get_space(space)  # read access, as for a search
+    recall: RecallService = request.app.state.recall
+    return recall.status(space) or {"embedder": recall.embedder.name, "started": False}
