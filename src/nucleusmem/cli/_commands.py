@@ -67,9 +67,11 @@ Handler = Callable[[Context], None]
 # server and demo -----------------------------------------------------------------------
 def serve(ctx: Context) -> None:
     """Run the HTTP server until SIGINT or SIGTERM."""
+    from nucleusmem.recall._choose import open_embedder
     from nucleusmem.server import serve as run_server
 
     a = ctx.args
+    embedder = open_embedder(a.embedder, url=a.embed_url, model=a.embed_model, api_key=a.embed_key)
     try:
         _run_loop(
             run_server(
@@ -78,6 +80,7 @@ def serve(ctx: Context) -> None:
                 port=a.port,
                 admin_token=a.admin_token,
                 token_file=a.token_file,
+                embedder=embedder,
             )
         )
     except OSError as exc:

@@ -136,6 +136,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--port", type=int, default=8765, help="port; 0 picks a free one (%(default)s)")
     p.add_argument("--admin-token", help="token for principal admin (default: a new one)")
     p.add_argument("--token-file", help="write the admin token to this file (mode 0600)")
+    p.add_argument(
+        "--embedder",
+        choices=["hashing", "minilm", "openai"],
+        default=os.environ.get("NUCLEUSMEM_EMBEDDER", "hashing"),
+        help="how search embeds text (env NUCLEUSMEM_EMBEDDER; %(default)s)",
+    )
+    p.add_argument("--embed-url", help="openai: the API root, e.g. http://localhost:11434/v1")
+    p.add_argument("--embed-model", help="openai: the embedding model")
+    p.add_argument(
+        "--embed-key",
+        default=os.environ.get("NUCLEUSMEM_EMBED_KEY"),
+        help="openai: the API key (env NUCLEUSMEM_EMBED_KEY)",
+    )
     p = add("demo", "run a short storage demo", cmd.demo)
     p.add_argument("--store", default="sqlite://nucleusmem-demo.db", help="store URL (%(default)s)")
     add("whoami", "show the principal you act as", cmd.whoami)

@@ -27,8 +27,15 @@ class Embedder(Protocol):
     must give the same vectors, since an index built by one is searched by the other.
     """
 
-    name: str
-    dimensions: int
+    @property
+    def name(self) -> str:
+        """The model and its settings, e.g. ``all-MiniLM-L6-v2``."""
+        ...
+
+    @property
+    def dimensions(self) -> int:
+        """The length of every vector."""
+        ...
 
     def embed(self, texts: Sequence[str]) -> Vectors:
         """One unit-length row per text (a zero row for an empty text)."""

@@ -22,6 +22,7 @@ from typing import Any
 import uvicorn
 
 from nucleusmem.kv import open_store
+from nucleusmem.recall._embedder import Embedder
 from nucleusmem.recall._service import RecallService
 from nucleusmem.server._app import create_app
 from nucleusmem.server._sse import StreamRegistry
@@ -39,6 +40,7 @@ async def serve(
     admin_token: str | None = None,
     token_file: str | None = None,
     ready: Callable[[int], None] | None = None,
+    embedder: Embedder | None = None,
 ) -> None:
     """Serve the store at ``store_url`` over HTTP on ``host``:``port`` until a signal.
 
@@ -62,7 +64,7 @@ async def serve(
                 print(f"nucleusmem: admin token written to {token_file}", file=sys.stderr)
             elif admin_token is None:
                 print(f"nucleusmem: admin token: {token}", file=sys.stderr)
-            recall = RecallService(service)
+            recall = RecallService(service, embedder=embedder)
             print(f"nucleusmem: search embeds with {recall.embedder.name}", file=sys.stderr)
             server = AppServer(create_app(service, recall=recall))
             _tune_gc()
