@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from nucleusmem.kv import open_store
-from nucleusmem.recall import HashingEmbedder
+from nucleusmem.recall import HashingEmbedder, Vectors
 from nucleusmem.recall._space_index import SpaceIndex
 from nucleusmem.space import DataRegion, MemSpaceService, RecordWrite, Session
 
@@ -134,3 +134,48 @@ async def test_lanes_fall_back_and_keep_private_lanes_private(session: Session) 
         assert "p1" not in [h.key for h in index.search("deploy window secret", k=6)]
     finally:
         await index.aclose()
+
+
+class CountingEmbedder(HashingEmbedder):
+    """The hashing embedder, counting the texts it was given."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.texts = 0
+
+    def embed(self, texts: Sequence[str]) -> Vectors:
+        self.texts += len(texts)
+        return super().embed(texts)
+
+
+async def test_a_restarted_index_resumes_instead_of_reembedding(
+    session: Session, tmp_path: Path
+) -> None:
+    store, snapshot = session._svc.store, tmp_path / "index" / "team.npz"
+    for i in range(20):
+        await put(session, f"fact/{i}", f"Fact number {i}: the service {i} runs on host h{i}.")
+    first = CountingEmbedder()
+    index = SpaceIndex(store, "team", first, snapshot=snapshot)
+    await index.start()
+    assert (first.texts, index.resumed_from) == (20, None)
+    old = await put(session, "fact/3", "Service 3 moved to host h99 last week.")
+    await index.wait_for(old)
+    await index.aclose()  # saves
+    assert snapshot.exists()
+
+    await put(session, "late", "Written while the index was down: service 42 is on h42.")
+    second = CountingEmbedder()
+    again = SpaceIndex(store, "team", second, snapshot=snapshot)
+    await again.start()
+    try:
+        assert again.resumed_from == old
+        assert second.texts == 1 + 0  # only the record written meanwhile (queries come later)
+        assert again.search("written while the index was down", k=1)[0].key == "late"
+        assert "h99" in again.search("service 3 host", k=1)[0].text
+        assert "h3." in again.search("service 3 host", k=1, at=old - 1)[0].text  # history kept
+    finally:
+        await again.aclose()
+    other = SpaceIndex(store, "team", HashingEmbedder(dimensions=128), snapshot=snapshot)
+    await other.start()  # another embedder: the snapshot does not fit, built afresh
+    assert other.resumed_from is None and other.indexed == 21
+    await other.aclose()

@@ -81,6 +81,7 @@ def serve(ctx: Context) -> None:
                 admin_token=a.admin_token,
                 token_file=a.token_file,
                 embedder=embedder,
+                index_dir=a.index_dir,
             )
         )
     except OSError as exc:

@@ -142,6 +142,11 @@ def build_parser() -> argparse.ArgumentParser:
         default=os.environ.get("NUCLEUSMEM_EMBEDDER", "hashing"),
         help="how search embeds text (env NUCLEUSMEM_EMBEDDER; %(default)s)",
     )
+    p.add_argument(
+        "--index-dir",
+        default="nucleusmem-index",
+        help="where search indexes are saved to resume after a restart (%(default)s)",
+    )
     p.add_argument("--embed-url", help="openai: the API root, e.g. http://localhost:11434/v1")
     p.add_argument("--embed-model", help="openai: the embedding model")
     p.add_argument(

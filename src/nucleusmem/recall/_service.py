@@ -11,6 +11,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import datetime as dt
+import re
+from pathlib import Path
 
 from pydantic import BaseModel
 
@@ -44,7 +46,11 @@ class SearchHit(BaseModel):
 
 
 class RecallService:
-    """Search for the principals of ``spaces``, embedding with ``embedder``."""
+    """Search for the principals of ``spaces``, embedding with ``embedder``.
+
+    With ``index_dir``, each space's index is saved there (every 30 s while it
+    changes, and on close) and a restarted node resumes from it.
+    """
 
     def __init__(
         self,
@@ -53,11 +59,14 @@ class RecallService:
         embedder: Embedder | None = None,
         policy: IndexPolicy | None = None,
         catch_up_s: float = 2.0,
+        index_dir: Path | None = None,
     ) -> None:
         self.spaces = spaces
         self.embedder = embedder or HashingEmbedder()
         self.policy = policy or IndexPolicy()
         self._catch_up_s = catch_up_s
+        self.index_dir = index_dir
+        """Where indexes are saved, so a restarted node resumes (None: memory only)."""
         self._indexes: dict[str, SpaceIndex] = {}
         self._opening: dict[str, asyncio.Task[SpaceIndex]] = {}
 
@@ -120,6 +129,7 @@ class RecallService:
             return None
         return {
             "embedder": self.embedder.name,
+            "resumed_from": index.resumed_from,
             "indexed_revision": index.indexed_revision,
             "indexed": index.indexed,
             "skipped": dict(index.skipped),
@@ -148,7 +158,13 @@ class RecallService:
                 self._opening.pop(space, None)
 
     async def _open(self, space: str) -> SpaceIndex:
-        index = SpaceIndex(self.spaces.store, space, self.embedder, policy=self.policy)
+        snapshot = None
+        if self.index_dir is not None:
+            model = re.sub(r"[^A-Za-z0-9._-]+", "_", self.embedder.name)
+            snapshot = self.index_dir / f"{space}--{model}.npz"
+        index = SpaceIndex(
+            self.spaces.store, space, self.embedder, policy=self.policy, snapshot=snapshot
+        )
         await index.start()
         self._indexes[space] = index
         return index

@@ -22,9 +22,11 @@ import contextlib
 import json
 import logging
 import sys
+import time
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -48,6 +50,7 @@ SearchMode = str
 _MODES = ("hybrid", "vector", "lexical")
 LANES = ("thread", "resource", "agent", "space")
 _NEAR_DUPLICATE_BATCH = 64
+_COLUMNS = ("_born", "_died", "_agent", "_thread", "_resource", "_private", "_vectors")
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,6 +87,8 @@ class SpaceIndex:
         policy: IndexPolicy | None = None,
         regions: Sequence[DataRegion] = (DataRegion.MEMORY, DataRegion.SUMMARY),
         batch_size: int = 256,
+        snapshot: Path | None = None,
+        save_every_s: float = 30.0,
     ) -> None:
         self.store = store
         self.space = space
@@ -91,6 +96,13 @@ class SpaceIndex:
         self.policy = policy or IndexPolicy()
         self.regions = tuple(regions)
         self.batch_size = batch_size
+        self.snapshot = snapshot
+        """Where the index is saved, so a restart resumes instead of re-embedding."""
+        self.resumed_from: int | None = None
+        """The revision a snapshot brought the index to at start (None: built afresh)."""
+        self._save_every_s = save_every_s
+        self._saved_revision = 0
+        self._saved_at = time.monotonic()
         self.indexed_revision = 0
         """Every write up to this revision is reflected in searches."""
         self.skipped: Counter[str] = Counter()
@@ -107,6 +119,7 @@ class SpaceIndex:
         self._thread = np.zeros(1024, dtype=np.int32)
         self._resource = np.zeros(1024, dtype=np.int32)
         self._private = np.zeros(1024, dtype=bool)
+        self._vectors = np.zeros((1024, embedder.dimensions), dtype=np.float32)
         self._names: dict[str | None, int] = {None: 0}
         self._current: dict[tuple[DataRegion, str], list[int]] = {}
         self._task: asyncio.Task[None] | None = None
@@ -114,8 +127,23 @@ class SpaceIndex:
 
     # -- lifecycle ---------------------------------------------------------------------
     async def start(self) -> None:
-        """Index the space as it is now, then follow it; returns when caught up."""
-        revision = await self.store.revision()
+        """Index the space as it is now, then follow it; returns when caught up.
+
+        With a usable snapshot (same embedder, not below the compaction floor) the
+        index resumes from the revision it had reached, embedding only what changed.
+        """
+        head = await self.store.revision()
+        if self.snapshot is not None and self.snapshot.exists():
+            revision = await asyncio.to_thread(self._load, self.snapshot)
+            if revision is not None and await self.store.compaction_floor() <= revision <= head:
+                self.resumed_from = revision
+                self._saved_revision = revision
+                await self._advance(revision)
+                self._task = asyncio.get_running_loop().create_task(self._follow(revision + 1))
+                await self.wait_for(head, timeout_s=600.0)
+                return
+            self._reset()
+        revision = head
         changes: list[tuple[DataRegion, str, KeyValue | None, int]] = []
         for region in self.regions:
             prefix = K.data(self.space, region)
@@ -133,12 +161,22 @@ class SpaceIndex:
         self._task = asyncio.get_running_loop().create_task(self._follow(revision + 1))
 
     async def aclose(self) -> None:
-        """Stop following the space."""
+        """Stop following the space, saving a snapshot first if it has one."""
         task, self._task = self._task, None
         if task is not None:
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await task
+        await self.save()
+
+    async def save(self) -> None:
+        """Write the snapshot (if the index has one and moved since the last save)."""
+        if self.snapshot is None or self.indexed_revision <= self._saved_revision:
+            return
+        state = self._state()
+        await asyncio.to_thread(_write_snapshot, self.snapshot, state)
+        self._saved_revision = int(state["revision"])
+        self._saved_at = time.monotonic()
 
     async def wait_for(self, revision: int, timeout_s: float = 10.0) -> None:
         """Return once writes up to ``revision`` are searchable (`TimeoutError` if not)."""
@@ -171,6 +209,8 @@ class SpaceIndex:
                 except Exception:  # an embedder failure must not stop the index for good
                     _log.exception("indexing %s failed; those records stay unindexed", self.space)
                 await self._advance(batch[-1].revision)
+                if time.monotonic() - self._saved_at >= self._save_every_s:
+                    await self.save()
 
     async def _advance(self, revision: int) -> None:
         async with self._progress:
@@ -230,7 +270,7 @@ class SpaceIndex:
         doc = len(self._chunks)
         self._chunks.append(chunk)
         if doc == len(self._born):
-            for name in ("_born", "_died", "_agent", "_thread", "_resource", "_private"):
+            for name in _COLUMNS:
                 column = getattr(self, name)
                 setattr(self, name, np.concatenate([column, np.zeros_like(column)]))
         metadata = value.get("m") or {}
@@ -242,6 +282,7 @@ class SpaceIndex:
         self._thread[doc] = self._code(value.get("t"))
         self._resource[doc] = self._code(_str_or_none(metadata.get("resource")))
         self._private[doc] = bool(metadata.get("private"))
+        self._vectors[doc] = vector
         self._vector.add([doc], vector[None, :])
         self._lexical.add(doc, chunk.text)
         self._current.setdefault((chunk.region, chunk.key), []).append(doc)
@@ -255,6 +296,60 @@ class SpaceIndex:
         if code is None:
             code = self._names[name] = len(self._names)
         return code
+
+    # -- snapshots ---------------------------------------------------------------------
+    def _state(self) -> dict[str, Any]:
+        n = len(self._chunks)
+        meta = {
+            "embedder": self.embedder.name,
+            "names": [name for name in self._names if name is not None],
+            "chunks": [[c.key, c.region.value, c.index, c.text, c.revision] for c in self._chunks],
+            "skipped": dict(self.skipped),
+            "indexed": self.indexed,
+        }
+        state: dict[str, Any] = {name: getattr(self, name)[:n].copy() for name in _COLUMNS}
+        state["revision"] = np.int64(self.indexed_revision)
+        state["meta"] = np.array(json.dumps(meta))
+        return state
+
+    def _load(self, path: Path) -> int | None:
+        """Take the index from ``path``; its revision, or None if it does not fit."""
+        try:
+            with np.load(path) as data:
+                meta = json.loads(str(data["meta"]))
+                if meta["embedder"] != self.embedder.name:
+                    return None
+                columns = {name: data[name] for name in _COLUMNS}
+                revision = int(data["revision"])
+        except (OSError, ValueError, KeyError) as exc:
+            _log.warning("ignoring the index snapshot %s: %s", path, exc)
+            return None
+        n = len(meta["chunks"])
+        if columns["_vectors"].shape != (n, self.embedder.dimensions):
+            return None
+        self._names = {None: 0} | {name: i + 1 for i, name in enumerate(meta["names"])}
+        for name, column in columns.items():
+            setattr(self, name, np.concatenate([column, np.zeros_like(column[:1024])]))
+        self._chunks = [
+            _Chunk(key, DataRegion(region), index, text, rev)
+            for key, region, index, text, rev in meta["chunks"]
+        ]
+        self._current = {}
+        for doc, chunk in enumerate(self._chunks):
+            if self._died[doc] == _ALIVE:
+                self._current.setdefault((chunk.region, chunk.key), []).append(doc)
+            self._lexical.add(doc, chunk.text)
+        if n:
+            self._vector.add(list(range(n)), self._vectors[:n])
+        self.skipped = Counter(meta["skipped"])
+        self.indexed = int(meta["indexed"])
+        return revision
+
+    def _reset(self) -> None:
+        fresh = SpaceIndex(self.store, self.space, self.embedder, policy=self.policy)
+        for name in (*_COLUMNS, "_vector", "_lexical", "_chunks", "_names", "_current"):
+            setattr(self, name, getattr(fresh, name))
+        self.skipped, self.indexed = Counter(), 0
 
     # -- search ------------------------------------------------------------------------
     def search(
@@ -354,6 +449,14 @@ class SpaceIndex:
             return ok
 
         return allow
+
+
+def _write_snapshot(path: Path, state: dict[str, Any]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    partial = path.with_name(path.name + ".partial")
+    with partial.open("wb") as f:
+        np.savez(f, **state)
+    partial.replace(path)  # atomic: a crash leaves the old snapshot or the new one
 
 
 def _str_or_none(value: object) -> str | None:

@@ -17,6 +17,7 @@ import socket
 import sys
 import threading
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import uvicorn
@@ -41,6 +42,7 @@ async def serve(
     token_file: str | None = None,
     ready: Callable[[int], None] | None = None,
     embedder: Embedder | None = None,
+    index_dir: str | None = None,
 ) -> None:
     """Serve the store at ``store_url`` over HTTP on ``host``:``port`` until a signal.
 
@@ -64,7 +66,9 @@ async def serve(
                 print(f"nucleusmem: admin token written to {token_file}", file=sys.stderr)
             elif admin_token is None:
                 print(f"nucleusmem: admin token: {token}", file=sys.stderr)
-            recall = RecallService(service, embedder=embedder)
+            recall = RecallService(
+                service, embedder=embedder, index_dir=Path(index_dir) if index_dir else None
+            )
             print(f"nucleusmem: search embeds with {recall.embedder.name}", file=sys.stderr)
             server = AppServer(create_app(service, recall=recall))
             _tune_gc()
