@@ -9,6 +9,14 @@ from __future__ import annotations
 
 from nucleusmem.recall._embedder import Embedder, Vectors, normalize
 from nucleusmem.recall._hashing import HashingEmbedder
+from nucleusmem.recall._minilm import MiniLMEmbedder
 from nucleusmem.recall._openai import OpenAIEmbedder
 
-__all__ = ["Embedder", "HashingEmbedder", "OpenAIEmbedder", "Vectors", "normalize"]
+__all__ = [
+    "Embedder",
+    "HashingEmbedder",
+    "MiniLMEmbedder",
+    "OpenAIEmbedder",
+    "Vectors",
+    "normalize",
+]
