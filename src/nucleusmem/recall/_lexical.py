@@ -60,6 +60,14 @@ def tokenize(text: str) -> list[str]:
     return terms
 
 
+def _best(scores: npt.NDArray[np.float32], count: int) -> npt.NDArray[np.intp]:
+    """Positions of the ``count`` highest ``scores``, highest first."""
+    if count < len(scores):
+        top = np.argpartition(-scores, count - 1)[:count]
+        return top[np.argsort(-scores[top], kind="stable")]
+    return np.argsort(-scores, kind="stable")
+
+
 def _stem(word: str) -> str:
     """A light plural stemmer (after Harman, 1991): "queries" -> "query", "cats" -> "cat"."""
     if len(word) <= 3 or word[-1] != "s" or not word.isalpha():
@@ -161,27 +169,21 @@ class LexicalIndex:
         if not len(candidates):
             return []
         candidate_scores = scores[candidates]
-        order = np.argsort(-candidate_scores, kind="stable")
-        if allow is None:
-            order = order[:k]
-            return list(
-                zip(
-                    candidate_ids[order].tolist(),
-                    candidate_scores[order].tolist(),
-                    strict=True,
-                )
-            )
-        found: list[tuple[int, float]] = []
-        start, batch = 0, max(4 * k, 64)
-        while start < len(order) and len(found) < k:
-            picked = order[start : start + batch]
-            picked_ids = candidate_ids[picked]
-            keep = np.asarray(allow(picked_ids), dtype=bool)
-            found.extend(
-                zip(picked_ids[keep].tolist(), candidate_scores[picked][keep].tolist(), strict=True)
-            )
-            start, batch = start + batch, 4 * batch
-        return found[:k]
+        if allow is not None:
+            first = _best(candidate_scores, max(4 * k, 64))
+            keep = np.asarray(allow(candidate_ids[first]), dtype=bool)
+            if int(keep.sum()) >= k or len(first) == len(candidates):
+                first = first[keep]
+            else:  # a selective filter: ask about every candidate
+                keep = np.asarray(allow(candidate_ids), dtype=bool)
+                candidate_ids, candidate_scores = candidate_ids[keep], candidate_scores[keep]
+                first = _best(candidate_scores, k)
+            order = first[:k]
+        else:
+            order = _best(candidate_scores, k)
+        return list(
+            zip(candidate_ids[order].tolist(), candidate_scores[order].tolist(), strict=True)
+        )
 
     def _score(self, query_terms: Counter[str], live: int) -> npt.NDArray[np.float32]:
         """BM25 of every slot for these query terms (0 where none occurs); lock held."""

@@ -1,25 +1,30 @@
 """`VectorIndex`: approximate nearest neighbours over unit vectors, in memory.
 
 An inverted-file (IVF) index. Spherical k-means on a sample picks ``nlist`` centroids
-(about ``2 * sqrt(n)``); every vector lives in the list of its nearest centroid, its
-rows stored contiguously in float32 so a list is scored with one matrix-vector
-product. A search scores the centroids, scans the ``nprobe`` best lists (a fixed
-share of them, enough for recall@10 >= 0.95 on clustered embeddings) and keeps the
-top ``k`` by dot product, which is the cosine for unit vectors.
+(about ``sqrt(n)``); every vector lives in the list of its nearest centroid. All
+lists share one float32 arena, each list a contiguous segment of it, so a list is
+scored with one matrix-vector product and an exact search with one over the arena.
+A search scores the centroids and scans the lists of the nearest ones: a fixed share
+of the lists for a query that sits in a cluster, up to eight times as many for one
+that sits between clusters, whose neighbours are scattered. The top ``k`` by dot
+product (the cosine, for unit vectors) come back.
 
 Below ``exact_below`` vectors there is one list and no centroids: search is exact.
-Adds go to the nearest list; the centroids are trained again when the index has
-grown (or shrunk) four times over since they were trained. Removals are tombstones,
-and a list is rewritten once half of its rows are dead.
+Adds go to the nearest list, which moves to the end of the arena with twice the room
+when it is full; the centroids are trained again when the index has grown (or
+shrunk) four times over since they were trained. Removals are tombstones; the arena
+is repacked when it is full, or when it is more than twice the size of what lives in
+it.
 
 Concurrency: one writer (`add`, `remove`) and any number of concurrent readers
-(`search`, `exact_search`, ``len``) are safe without a lock. A writer never changes
-a row a reader can see: it appends past a list's published size, or builds a new
-buffer, and then publishes a new list view (or a whole new layout after training)
-with one reference assignment. Readers take the layout once and may miss a write
-made during their search, as if they had run just before it (a replaced id can be
-missing from a search that overlaps its replacement). Several writers must
-be serialised by the caller.
+(`search`, `exact_search`, ``len``) are safe without a lock. A writer never rewrites
+an arena row a reader can see, only clears its alive flag: it fills rows past a
+list's published size, or copies the list to fresh rows, and then publishes the
+list's new segment (or a whole new layout, after repacking or training) with one
+reference assignment. Readers take the layout once and may miss a write made during
+their search, as if they had run just before it (a replaced id can be missing from a
+search that overlaps its replacement). Several writers must be serialised by the
+caller.
 """
 
 from __future__ import annotations
@@ -35,46 +40,53 @@ __all__ = ["Allow", "VectorIndex"]
 
 _F32 = npt.NDArray[np.float32]
 _I64 = npt.NDArray[np.int64]
-_Bool = npt.NDArray[np.bool_]
 
 Allow = Callable[[npt.NDArray[np.int64]], npt.NDArray[np.bool_]]
 """A filter: given an array of ids, a boolean array of the same length, True to keep."""
 
 _CHUNK_ROWS = 8192
-_NO_LIST = -1
-_LISTS_PER_SQRT = 2.0
+_MAX_PROBE_GROWTH = 8.0
+_FILTER_WIDENING = 0.5
+"""A filter keeping a share ``s`` of the candidates widens the scan by ``s ** -0.5``."""
+_EXACT_BASE_COST = 0.1
+"""What an exact filtered search costs beyond its rows, in full scans of the index."""
+_GATHER_COST = 5.0
+"""What copying a row out of the arena costs, in rows scored in place."""
 
 
 @dataclass(frozen=True, slots=True)
-class _List:
-    """A published view of one inverted list: rows ``[0, size)`` of the buffers are valid.
+class _Segment:
+    """Where one list lives in the arena: rows ``[start, start + size)`` are valid."""
 
-    ``alive`` is cleared in place by `VectorIndex.remove`; everything else below
-    ``size`` is never written again.
-    """
-
-    vectors: _F32
-    ids: _I64
-    alive: _Bool
+    start: int
     size: int
+    capacity: int
 
 
 @dataclass(slots=True)
 class _Layout:
-    """Centroids (None while exact) and their lists; ``dead`` counts tombstones per list."""
+    """Centroids (None while exact), the arena, and each list's segment of it."""
 
     centroids: _F32 | None
-    lists: list[_List]
-    dead: list[int]
-    trained_size: int
+    vectors: _F32
+    ids: _I64
+    alive: npt.NDArray[np.bool_]
+    segments: list[_Segment]
+    used: int
+    """Arena rows handed out to segments so far (the writer's bookkeeping)."""
+    trained_size: int = 0
+    typical: float = 1.0
+    """The median cosine of a vector to its list's centroid, when trained."""
 
 
 class VectorIndex:
     """Approximate top-k by cosine over float32 unit vectors identified by int ids.
 
-    ``dimensions`` is the vector length. ``exact_below`` is the size under which
-    search is brute force; ``probe_fraction`` is the share of lists a search scans
-    (at least ``min_probe``); ``seed`` makes k-means training reproducible.
+    Ids are the caller's dense numbering (0, 1, 2, ...): the bookkeeping is an array
+    as long as the largest id. ``dimensions`` is the vector length; ``exact_below``
+    the size under which search is brute force; ``probe_fraction`` the share of lists
+    a search scans (at least ``min_probe``) before it widens for hard queries and
+    filters; ``seed`` makes k-means training reproducible.
     """
 
     def __init__(
@@ -82,7 +94,7 @@ class VectorIndex:
         dimensions: int,
         *,
         exact_below: int = 4096,
-        probe_fraction: float = 0.06,
+        probe_fraction: float = 0.08,
         min_probe: int = 8,
         seed: int = 0,
     ) -> None:
@@ -95,9 +107,9 @@ class VectorIndex:
         self.probe_fraction = probe_fraction
         self.min_probe = min_probe
         self._rng = np.random.default_rng(seed)
-        self._layout = _Layout(None, [self._empty_list(0)], [0], 0)
-        self._where_list = np.full(0, _NO_LIST, dtype=np.int32)
-        self._where_row = np.zeros(0, dtype=np.int64)
+        self._layout = self._new_layout(None, [0])
+        self._where = np.full(0, -1, dtype=np.int64)
+        """Arena row of each id, -1 where absent (the writer's bookkeeping)."""
         self._live = 0
 
     def __len__(self) -> int:
@@ -107,12 +119,7 @@ class VectorIndex:
     @property
     def nlist(self) -> int:
         """How many inverted lists the index has now (1 while search is exact)."""
-        return len(self._layout.lists)
-
-    def default_nprobe(self) -> int:
-        """How many lists a search scans unless told otherwise."""
-        nlist = len(self._layout.lists)
-        return min(nlist, max(self.min_probe, math.ceil(nlist * self.probe_fraction)))
+        return len(self._layout.segments)
 
     # -- writing -------------------------------------------------------------------
 
@@ -120,6 +127,8 @@ class VectorIndex:
         """Add (or replace) one unit vector per id; ``vectors`` has one row per id.
 
         An id already present is replaced; if ``ids`` repeats one, the last row wins.
+        The call that crosses a training threshold trains the centroids, which takes
+        about a second per 100k vectors; searches meanwhile use the old layout.
         """
         id_array = np.asarray(ids, dtype=np.int64).reshape(-1)
         rows = np.ascontiguousarray(vectors, dtype=np.float32).reshape(-1, self.dimensions)
@@ -129,11 +138,15 @@ class VectorIndex:
             return
         if int(id_array.min()) < 0:
             raise ValueError("ids must be non-negative")
-        last = len(id_array) - 1 - np.unique(id_array[::-1], return_index=True)[1]
-        if len(last) != len(id_array):
-            id_array, rows = id_array[last], rows[last]
-        touched = self._forget(id_array)
-        self._grow_locations(int(id_array.max()) + 1)
+        if len(id_array) > 1:
+            last = len(id_array) - 1 - np.unique(id_array[::-1], return_index=True)[1]
+            if len(last) != len(id_array):
+                id_array, rows = id_array[last], rows[last]
+        self._forget(id_array)
+        if int(id_array.max()) >= len(self._where):
+            grown = np.full(max(int(id_array.max()) + 1, 2 * len(self._where)), -1, np.int64)
+            grown[: len(self._where)] = self._where
+            self._where = grown
         layout = self._layout
         total = self._live + len(id_array)
         if layout.centroids is None:
@@ -143,24 +156,20 @@ class VectorIndex:
         if retrain:
             old_ids, old_rows = self._live_rows(layout)
             self._train(np.concatenate([old_ids, id_array]), np.concatenate([old_rows, rows]))
+        elif layout.centroids is None:
+            self._append(layout, np.zeros(len(rows), dtype=np.intp), id_array, rows)
         else:
-            lists = self._assign(layout, rows)
-            self._append(layout, lists, id_array, rows)
-            self._tidy(layout, touched)
+            self._append(layout, _nearest(rows, layout.centroids), id_array, rows)
         self._live = total
 
     def remove(self, ids: Sequence[int] | npt.ArrayLike) -> None:
-        """Forget these ids (absent ones are ignored); their rows become tombstones.
-
-        A list is rewritten without its tombstones once they are half of it, and the
-        whole index is trained again once it has shrunk to a quarter of its size.
-        """
-        touched = self._forget(np.asarray(ids, dtype=np.int64).reshape(-1))
+        """Forget these ids (absent ones are ignored); their rows become tombstones."""
+        self._forget(np.asarray(ids, dtype=np.int64).reshape(-1))
         layout = self._layout
         if layout.centroids is not None and self._live * 4 <= layout.trained_size:
             self._train(*self._live_rows(layout))
-        else:
-            self._tidy(layout, touched)
+        elif layout.used > 2 * self._live + 4096:
+            self._repack(layout, np.zeros(len(layout.segments), dtype=np.int64))
 
     # -- searching -----------------------------------------------------------------
 
@@ -174,27 +183,32 @@ class VectorIndex:
     ) -> list[tuple[int, float]]:
         """The ``k`` best (id, cosine) pairs, best first, among ids ``allow`` keeps.
 
-        Approximate once the index is trained: only the ``nprobe`` lists whose
-        centroids are nearest the query are scanned. With a filter, more lists are
-        scanned when it keeps few of the candidates, and a filter that keeps very
-        few falls back to an exact search over what it keeps, so ``k`` results come
-        back whenever ``k`` allowed vectors exist.
+        Approximate once the index is trained: only the lists whose centroids are
+        nearest the query are scanned (``nprobe`` of them if given, else as the
+        module docstring says). With a filter, more lists are scanned when it keeps
+        few of the candidates, and a filter that keeps very few falls back to an
+        exact search over what it keeps, so ``k`` results come back whenever ``k``
+        allowed vectors exist.
         """
         query = self._query(query_vector)
         layout = self._layout
         if k <= 0 or layout.centroids is None:
-            return self._exact(layout, query, k, allow)
-        nlist = len(layout.lists)
-        probes = min(nlist, nprobe if nprobe is not None else self.default_nprobe())
-        order = np.argsort(-_dot(layout.centroids, query))
+            return _exact(layout, query, k, allow)
+        nlist = len(layout.segments)
+        centroid_scores = _dot(layout.centroids, query)
+        if nprobe is None:
+            probes = self._probes(layout, float(centroid_scores.max()))
+        else:
+            probes = min(nlist, max(1, nprobe))
+        order = np.argsort(-centroid_scores)
         ids, scores = _scan(layout, order[:probes].tolist(), query)
         if allow is not None:
             keep = np.asarray(allow(ids), dtype=bool)
-            candidates, kept = len(ids), int(keep.sum())
+            share = float(keep.mean()) if len(keep) else 0.0
             ids, scores = ids[keep], scores[keep]
-            wanted = math.ceil(probes * candidates / max(kept, 1)) if kept < candidates else probes
-            if wanted >= nlist // 4:
-                return self._exact(layout, query, k, allow)
+            wanted = min(nlist, math.ceil(probes / max(share, 1e-9) ** _FILTER_WIDENING))
+            if wanted / nlist > _EXACT_BASE_COST + _GATHER_COST * share:
+                return _exact(layout, query, k, allow)
             if wanted > probes:
                 more_ids, more_scores = _scan(layout, order[probes:wanted].tolist(), query)
                 more_keep = np.asarray(allow(more_ids), dtype=bool)
@@ -202,14 +216,14 @@ class VectorIndex:
                 scores = np.concatenate([scores, more_scores[more_keep]])
                 probes = wanted
         if len(ids) < k and probes < nlist:
-            return self._exact(layout, query, k, allow)
+            return _exact(layout, query, k, allow)
         return _top(ids, scores, k)
 
     def exact_search(
         self, query_vector: npt.ArrayLike, k: int, *, allow: Allow | None = None
     ) -> list[tuple[int, float]]:
         """The true ``k`` best (id, cosine) pairs by brute force, best first."""
-        return self._exact(self._layout, self._query(query_vector), k, allow)
+        return _exact(self._layout, self._query(query_vector), k, allow)
 
     # -- internals -----------------------------------------------------------------
 
@@ -219,155 +233,196 @@ class VectorIndex:
             raise ValueError(f"query has {len(query)} dimensions, not {self.dimensions}")
         return query
 
-    def _exact(
-        self, layout: _Layout, query: _F32, k: int, allow: Allow | None
-    ) -> list[tuple[int, float]]:
-        if k <= 0:
-            return []
-        if allow is None:
-            ids, scores = _scan(layout, range(len(layout.lists)), query)
-            return _top(ids, scores, k)
-        views = [view for view in layout.lists if view.size]
-        alive = [view.alive[: view.size] for view in views]
-        all_ids = [view.ids[: view.size][live] for view, live in zip(views, alive, strict=True)]
-        if not all_ids:
-            return []
-        keep = np.asarray(allow(np.concatenate(all_ids)), dtype=bool)
-        id_parts: list[_I64] = []
-        score_parts: list[_F32] = []
-        start = 0
-        for view, live, list_ids in zip(views, alive, all_ids, strict=True):
-            sub = keep[start : start + len(list_ids)]
-            start += len(list_ids)
-            if sub.any():
-                rows = np.flatnonzero(live)[sub]
-                id_parts.append(list_ids[sub])
-                score_parts.append(_dot(view.vectors[rows], query))
-        if not id_parts:
-            return []
-        return _top(np.concatenate(id_parts), np.concatenate(score_parts), k)
+    def _probes(self, layout: _Layout, best_centroid: float) -> int:
+        """How many lists to scan for a query ``best_centroid`` from its nearest centroid.
 
-    def _empty_list(self, capacity: int) -> _List:
-        return _List(
-            np.empty((capacity, self.dimensions), dtype=np.float32),
-            np.empty(capacity, dtype=np.int64),
-            np.zeros(capacity, dtype=bool),
-            0,
+        ``probe_fraction`` of the lists (at least ``min_probe``) for a query as close
+        to its nearest centroid as the lists' members typically are to theirs; the
+        base count times ``(typical / best_centroid) ** 2`` for one further away, up
+        to eight times as many.
+        """
+        nlist = len(layout.segments)
+        base = max(self.min_probe, math.ceil(nlist * self.probe_fraction))
+        ratio = layout.typical / best_centroid if best_centroid > 0 else _MAX_PROBE_GROWTH
+        growth = min(_MAX_PROBE_GROWTH, max(1.0, ratio * ratio))
+        return min(nlist, math.ceil(base * growth))
+
+    def _new_layout(
+        self,
+        centroids: _F32 | None,
+        sizes: Sequence[int],
+        *,
+        trained_size: int = 0,
+        typical: float = 1.0,
+    ) -> _Layout:
+        """An empty arena with room for ``sizes[i]`` rows (and a quarter more) in list i."""
+        capacities = [size + size // 4 + 8 for size in sizes]
+        starts = np.cumsum([0, *capacities]).tolist()
+        rows = starts[-1] + starts[-1] // 2 + 64  # the rest: room for lists that outgrow theirs
+        return _Layout(
+            centroids,
+            np.empty((rows, self.dimensions), dtype=np.float32),
+            np.full(rows, -1, dtype=np.int64),
+            np.zeros(rows, dtype=bool),
+            [_Segment(start, 0, cap) for start, cap in zip(starts, capacities, strict=False)],
+            starts[-1],
+            trained_size,
+            typical,
         )
 
-    def _forget(self, ids: _I64) -> list[int]:
-        """Tombstone the rows of those of ``ids`` present; the lists they were in."""
-        ids = np.unique(ids)
-        ids = ids[(ids >= 0) & (ids < len(self._where_list))]
-        lists = self._where_list[ids]
-        present = lists != _NO_LIST
-        ids, lists = ids[present], lists[present]
-        layout = self._layout
-        rows = self._where_row[ids]
-        touched: list[int] = np.unique(lists).tolist()
-        for list_no in touched:
-            doomed = rows[lists == list_no]
-            layout.lists[list_no].alive[doomed] = False
-            layout.dead[list_no] += len(doomed)
-        self._where_list[ids] = _NO_LIST
-        self._live -= len(ids)
-        return touched
-
-    def _grow_locations(self, needed: int) -> None:
-        if needed <= len(self._where_list):
+    def _forget(self, ids: _I64) -> None:
+        """Tombstone the rows of those of ``ids`` that are present."""
+        if len(ids) == 1:  # the common case, without the array operations
+            doc = int(ids[0])
+            row = int(self._where[doc]) if 0 <= doc < len(self._where) else -1
+            if row >= 0:
+                self._layout.alive[row] = False
+                self._where[doc] = -1
+                self._live -= 1
             return
-        size = max(needed, 2 * len(self._where_list), 1024)
-        where_list = np.full(size, _NO_LIST, dtype=np.int32)
-        where_list[: len(self._where_list)] = self._where_list
-        where_row = np.zeros(size, dtype=np.int64)
-        where_row[: len(self._where_row)] = self._where_row
-        self._where_list, self._where_row = where_list, where_row
+        ids = np.unique(ids[(ids >= 0) & (ids < len(self._where))])
+        rows = self._where[ids]
+        rows = rows[rows >= 0]
+        self._layout.alive[rows] = False
+        self._where[ids] = -1
+        self._live -= len(rows)
 
     def _live_rows(self, layout: _Layout) -> tuple[_I64, _F32]:
-        ids: list[_I64] = [np.zeros(0, dtype=np.int64)]
-        rows: list[_F32] = [np.zeros((0, self.dimensions), dtype=np.float32)]
-        for view in layout.lists:
-            live = view.alive[: view.size]
-            ids.append(view.ids[: view.size][live])
-            rows.append(view.vectors[: view.size][live])
-        return np.concatenate(ids), np.concatenate(rows)
-
-    def _assign(self, layout: _Layout, rows: _F32) -> npt.NDArray[np.intp]:
-        if layout.centroids is None:
-            return np.zeros(len(rows), dtype=np.intp)
-        return _nearest(rows, layout.centroids)
+        """The ids and vectors of every live row, list by list."""
+        rows, _ = _live_positions(layout)
+        return layout.ids[rows], layout.vectors[rows]
 
     def _append(self, layout: _Layout, lists: npt.NDArray[np.intp], ids: _I64, rows: _F32) -> None:
+        """Put ``rows`` into their ``lists``, moving or repacking full lists first."""
+        if len(rows) == 1:  # the common case, without the array operations
+            n = int(lists[0])
+            segment = layout.segments[n]
+            if segment.size < segment.capacity:
+                row = segment.start + segment.size
+                layout.vectors[row] = rows[0]
+                layout.ids[row] = ids[0]
+                layout.alive[row] = True
+                self._where[ids[0]] = row
+                layout.segments[n] = _Segment(segment.start, segment.size + 1, segment.capacity)
+                return
+        counts = np.bincount(lists, minlength=len(layout.segments))
+        touched = np.flatnonzero(counts).tolist()
+        moving = [
+            n for n in touched if layout.segments[n].size + counts[n] > layout.segments[n].capacity
+        ]
+        room = sum(2 * (layout.segments[n].size + int(counts[n])) for n in moving)
+        if layout.used + room > len(layout.ids):
+            layout = self._repack(layout, counts)
+            moving = []
+        for n in moving:
+            self._move(layout, n, 2 * (layout.segments[n].size + int(counts[n])))
         order = np.argsort(lists, kind="stable")
-        bounds = np.searchsorted(lists[order], np.arange(len(layout.lists) + 1))
-        for list_no in np.flatnonzero(np.diff(bounds)).tolist():
-            picked = order[bounds[list_no] : bounds[list_no + 1]]
-            view = layout.lists[list_no]
-            size, added = view.size, len(picked)
-            if size + added > len(view.ids):
-                grown = self._empty_list(max(2 * (size + added), 16))
-                grown.vectors[:size] = view.vectors[:size]
-                grown.ids[:size] = view.ids[:size]
-                grown.alive[:size] = view.alive[:size]
-                view = grown
-            view.vectors[size : size + added] = rows[picked]
-            view.ids[size : size + added] = ids[picked]
-            view.alive[size : size + added] = True
-            self._where_list[ids[picked]] = list_no
-            self._where_row[ids[picked]] = np.arange(size, size + added)
-            layout.lists[list_no] = _List(view.vectors, view.ids, view.alive, size + added)
+        bounds = np.searchsorted(lists[order], np.arange(len(layout.segments) + 1))
+        for n in touched:
+            picked = order[bounds[n] : bounds[n + 1]]
+            segment = layout.segments[n]
+            first = segment.start + segment.size
+            last = first + len(picked)
+            layout.vectors[first:last] = rows[picked]
+            layout.ids[first:last] = ids[picked]
+            layout.alive[first:last] = True
+            self._where[ids[picked]] = np.arange(first, last)
+            layout.segments[n] = _Segment(segment.start, last - segment.start, segment.capacity)
 
-    def _tidy(self, layout: _Layout, list_nos: list[int]) -> None:
-        """Rewrite those of these lists whose rows are at least half tombstones."""
-        for list_no in list_nos:
-            if layout.dead[list_no] and 2 * layout.dead[list_no] >= layout.lists[list_no].size:
-                self._compact(layout, list_no)
+    def _move(self, layout: _Layout, n: int, capacity: int) -> None:
+        """Copy list ``n`` to fresh rows at the end of the arena, with this capacity."""
+        old = layout.segments[n]
+        start, end = layout.used, layout.used + old.size
+        layout.vectors[start:end] = layout.vectors[old.start : old.start + old.size]
+        layout.ids[start:end] = layout.ids[old.start : old.start + old.size]
+        layout.alive[start:end] = layout.alive[old.start : old.start + old.size]
+        live = np.flatnonzero(layout.alive[start:end]) + start
+        self._where[layout.ids[live]] = live
+        layout.used += capacity
+        layout.segments[n] = _Segment(start, old.size, capacity)
 
-    def _compact(self, layout: _Layout, list_no: int) -> None:
-        view = layout.lists[list_no]
-        live = view.alive[: view.size]
-        count = int(live.sum())
-        fresh = self._empty_list(count + count // 4 + 8)
-        fresh.vectors[:count] = view.vectors[: view.size][live]
-        fresh.ids[:count] = view.ids[: view.size][live]
-        fresh.alive[:count] = True
-        self._where_row[fresh.ids[:count]] = np.arange(count)
-        layout.lists[list_no] = _List(fresh.vectors, fresh.ids, fresh.alive, count)
-        layout.dead[list_no] = 0
+    def _repack(self, layout: _Layout, extra: npt.NDArray[np.int64]) -> _Layout:
+        """Publish a fresh arena holding the live rows, with room for ``extra`` more per list."""
+        rows, live = _live_positions(layout)
+        fresh = self._new_layout(
+            layout.centroids,
+            (live + extra).tolist(),
+            trained_size=layout.trained_size,
+            typical=layout.typical,
+        )
+        lists = np.repeat(np.arange(len(live)), live)
+        self._append(fresh, lists, layout.ids[rows], layout.vectors[rows])
+        self._layout = fresh
+        return fresh
 
     def _train(self, ids: _I64, rows: _F32) -> None:
         """Build a whole new layout for these rows and publish it in one assignment."""
         total = len(ids)
         if total < self.exact_below:
-            layout = _Layout(None, [self._empty_list(total + total // 4 + 16)], [0], 0)
+            layout = self._new_layout(None, [total])
             lists = np.zeros(total, dtype=np.intp)
         else:
-            nlist = max(1, round(_LISTS_PER_SQRT * math.sqrt(total)))
+            nlist = max(1, round(math.sqrt(total)))
             centroids = _spherical_kmeans(rows, nlist, self._rng)
             lists = _nearest(rows, centroids)
-            counts = np.bincount(lists, minlength=nlist).tolist()
-            empty = [self._empty_list(n + n // 4 + 8) for n in counts]
-            layout = _Layout(centroids, empty, [0] * nlist, total)
+            some = self._rng.choice(total, min(total, 10_000), replace=False)
+            typical = np.median(np.einsum("ij,ij->i", rows[some], centroids[lists[some]]))
+            layout = self._new_layout(
+                centroids,
+                np.bincount(lists, minlength=nlist).tolist(),
+                trained_size=total,
+                typical=float(typical),
+            )
         self._append(layout, lists, ids, rows)
         self._layout = layout
 
 
-def _scan(layout: _Layout, list_nos: Sequence[int] | range, query: _F32) -> tuple[_I64, _F32]:
+def _live_positions(layout: _Layout) -> tuple[_I64, _I64]:
+    """The arena rows of the live vectors, list by list, and how many each list has."""
+    parts = [
+        np.flatnonzero(layout.alive[s.start : s.start + s.size]) + s.start for s in layout.segments
+    ]
+    counts = np.array([len(part) for part in parts], dtype=np.int64)
+    return np.concatenate([np.zeros(0, dtype=np.int64), *parts]), counts
+
+
+def _scan(layout: _Layout, list_nos: Sequence[int], query: _F32) -> tuple[_I64, _F32]:
     """Ids and scores of the live rows of these lists."""
     id_parts: list[_I64] = []
     score_parts: list[_F32] = []
-    lists = layout.lists
-    for list_no in list_nos:
-        view = lists[list_no]
-        size = view.size
-        if not size:
-            continue
-        live = view.alive[:size]
-        id_parts.append(view.ids[:size][live])
-        score_parts.append(_dot(view.vectors[:size], query)[live])
+    segments = layout.segments
+    for n in list_nos:
+        segment = segments[n]
+        if segment.size:
+            first, last = segment.start, segment.start + segment.size
+            live = layout.alive[first:last]
+            id_parts.append(layout.ids[first:last][live])
+            score_parts.append(_dot(layout.vectors[first:last], query)[live])
     if not id_parts:
         return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.float32)
     return np.concatenate(id_parts), np.concatenate(score_parts)
+
+
+def _exact(layout: _Layout, query: _F32, k: int, allow: Allow | None) -> list[tuple[int, float]]:
+    """The true top ``k`` among live rows ``allow`` keeps, from one pass over the arena."""
+    segments = list(layout.segments)
+    starts = np.fromiter((s.start for s in segments), dtype=np.int64, count=len(segments))
+    ends = starts + np.fromiter((s.size for s in segments), np.int64, count=len(segments))
+    end = int(ends.max())
+    if k <= 0 or not end:
+        return []
+    edges = np.zeros(end + 1, dtype=np.int32)
+    np.add.at(edges, starts, 1)
+    np.add.at(edges, ends, -1)
+    keep = (np.cumsum(edges[:end]) > 0) & layout.alive[:end]
+    if allow is not None:
+        keep[keep] = np.asarray(allow(layout.ids[:end][keep]), dtype=bool)
+    rows = np.flatnonzero(keep)
+    if len(rows) * _GATHER_COST < end:  # copying a few rows beats scoring them all
+        scores = _dot(np.take(layout.vectors, rows, axis=0), query)
+    else:
+        scores = _dot(layout.vectors[:end], query)[rows]
+    return _top(layout.ids[rows], scores, k)
 
 
 def _dot(rows: _F32, query: _F32) -> _F32:
