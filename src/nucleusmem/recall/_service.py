@@ -14,14 +14,12 @@ import datetime as dt
 import re
 from pathlib import Path
 
-from pydantic import BaseModel
-
 from nucleusmem.errors import InvalidRequest
 from nucleusmem.recall._embedder import Embedder
 from nucleusmem.recall._hashing import HashingEmbedder
 from nucleusmem.recall._policy import IndexPolicy
-from nucleusmem.recall._space_index import SpaceIndex
-from nucleusmem.space import DataRegion, MemSpaceService, Session
+from nucleusmem.recall._space_index import Hit, SpaceIndex
+from nucleusmem.space import MemSpaceService, Session
 from nucleusmem.space._models import check_name
 
 __all__ = ["RecallService", "RecallSession", "SearchHit"]
@@ -29,20 +27,8 @@ __all__ = ["RecallService", "RecallSession", "SearchHit"]
 _MODES = ("hybrid", "vector", "lexical")
 
 
-class SearchHit(BaseModel):
-    """A search result: which record, how well it matched, and in which lane.
-
-    ``lane`` is ``thread``, ``resource``, ``agent`` or ``space``: the narrowest scope
-    the record was found in. ``text`` is the matching chunk of its content.
-    """
-
-    key: str
-    region: DataRegion
-    score: float
-    revision: int
-    lane: str
-    chunk: int
-    text: str
+SearchHit = Hit
+"""A search result (the index's `Hit`), as the API and the SDK return it."""
 
 
 class RecallService:
@@ -106,21 +92,9 @@ class RecallService:
         head = await self.spaces.store.revision()
         with contextlib.suppress(TimeoutError):  # behind is not wrong: answer what is indexed
             await index.wait_for(min(head, revision or head), self._catch_up_s)
-        hits = index.search(
+        return index.search(
             query, k=k, mode=mode, agent=agent, thread=thread, resource=resource, at=revision
         )
-        return [
-            SearchHit(
-                key=h.key,
-                region=h.region,
-                score=h.score,
-                revision=h.revision,
-                lane=h.lane,
-                chunk=h.chunk,
-                text=h.text,
-            )
-            for h in hits
-        ]
 
     def status(self, space: str) -> dict[str, object] | None:
         """What the index of ``space`` holds and skipped (None before its first search)."""

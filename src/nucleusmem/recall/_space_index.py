@@ -31,6 +31,7 @@ from typing import Any
 
 import numpy as np
 import numpy.typing as npt
+from pydantic import BaseModel
 
 from nucleusmem.kv import EventType, KeyValue, Store
 from nucleusmem.recall._embedder import Embedder
@@ -53,9 +54,12 @@ _NEAR_DUPLICATE_BATCH = 64
 _COLUMNS = ("_born", "_died", "_agent", "_thread", "_resource", "_private", "_vectors")
 
 
-@dataclass(frozen=True, slots=True)
-class Hit:
-    """One search result: the record, its score, and the lane it was found in."""
+class Hit(BaseModel):
+    """A search result: which record, how well it matched, and in which lane.
+
+    ``lane`` is ``thread``, ``resource``, ``agent`` or ``space``: the narrowest scope
+    the record was found in. ``text`` is the matching chunk of its content.
+    """
 
     key: str
     region: DataRegion
@@ -387,14 +391,14 @@ class SpaceIndex:
                     continue
                 seen.add((chunk.region, chunk.key))
                 hits.append(
-                    Hit(
-                        chunk.key,
-                        chunk.region,
-                        score,
-                        chunk.revision,
-                        lane,
-                        chunk.index,
-                        chunk.text,
+                    Hit.model_construct(
+                        key=chunk.key,
+                        region=chunk.region,
+                        score=score,
+                        revision=chunk.revision,
+                        lane=lane,
+                        chunk=chunk.index,
+                        text=chunk.text,
                     )
                 )
                 if len(hits) == k:

@@ -236,8 +236,7 @@ class CommCalls(RecordCalls):
         """Messages for ``agent`` after revision ``after`` (default: its cursor)."""
         if not 1 <= limit <= 10_000:
             raise InvalidRequest(f"limit must be between 1 and 10000, got {limit}")
-        channels = await self._listener(space, agent)
-        start = await self._start(space, agent, after)
+        channels, start = await self._channels_from(space, agent, after)
         return (await self._backlog(space, channels, start))[:limit]
 
     async def listen(
@@ -260,20 +259,9 @@ class CommCalls(RecordCalls):
         The stream yields None when ``idle_s`` passes without a message, so a server
         can send a keepalive; it ends when the node shuts down.
         """
-        check_name("agent", agent)
-        await self._svc.check(self.principal, space, "read")
-        await self._svc.claim_agent(self.principal, agent)
-        topics, cursor = await self._store.get_many(
-            [K.topics(space, agent), K.cursor(space, agent)]
-        )
-        names: list[str] = loads(topics.value) if topics is not None else []
-        channels = [f"@{agent}", *(f"#{t}" for t in names)]
-        if after is None:
-            after = int(cursor.value) if cursor is not None else 0
-        elif isinstance(after, bool) or not isinstance(after, int) or after < 0:
-            raise InvalidRequest(f"after must be a non-negative revision, got {after!r}")
+        channels, start = await self._channels_from(space, agent, after)
         await self._svc.start()
-        return CommStream(self, space, channels, after, idle_s)
+        return CommStream(self, space, channels, start, idle_s)
 
     async def ack(self, space: str, agent: str, revision: int) -> int:
         """Store ``agent``'s cursor: it has handled every message up to ``revision``."""
@@ -340,22 +328,28 @@ class CommCalls(RecordCalls):
         elif owner != self.principal and self.principal != space_owner:
             raise AccessDenied(self.principal, f"manage agent {agent!r}", space)
 
-    async def _listener(self, space: str, agent: str) -> list[str]:
-        """Check that this principal may listen as ``agent``; its channels."""
+    async def _listener(self, space: str, agent: str) -> None:
+        """Check that this principal may read ``space`` and act as ``agent``."""
         check_name("agent", agent)
         await self._svc.check(self.principal, space, "read")
         await self._svc.claim_agent(self.principal, agent)
-        kv = await self._store.get(K.topics(space, agent))
-        topics: list[str] = loads(kv.value) if kv is not None else []
-        return [f"@{agent}", *(f"#{t}" for t in topics)]
 
-    async def _start(self, space: str, agent: str, after: int | None) -> int:
-        if after is None:
-            kv = await self._store.get(K.cursor(space, agent))
-            return int(kv.value) if kv is not None else 0
-        if isinstance(after, bool) or not isinstance(after, int) or after < 0:
+    async def _channels_from(
+        self, space: str, agent: str, after: int | None
+    ) -> tuple[list[str], int]:
+        """``agent``'s channels, and where to start: ``after``, else its cursor."""
+        if after is not None and (
+            isinstance(after, bool) or not isinstance(after, int) or after < 0
+        ):
             raise InvalidRequest(f"after must be a non-negative revision, got {after!r}")
-        return after
+        await self._listener(space, agent)
+        topics, cursor = await self._store.get_many(
+            [K.topics(space, agent), K.cursor(space, agent)]
+        )
+        names: list[str] = loads(topics.value) if topics is not None else []
+        if after is None:
+            after = int(cursor.value) if cursor is not None else 0
+        return [f"@{agent}", *(f"#{t}" for t in names)], after
 
     async def _backlog(self, space: str, channels: Sequence[str], after: int) -> list[CommRecord]:
         """Stored messages on ``channels`` above revision ``after``, in revision order."""
