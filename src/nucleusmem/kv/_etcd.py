@@ -15,12 +15,14 @@ commit gets 2; a compaction writes the floor key, so it takes a revision; revisi
 made by lease expiry carry the time of the commit before them, and `revision_at` a
 time below the floor answers ``floor - 1``; lease TTLs are whole seconds, at least
 etcd's minimum; a commit must fit etcd's limits of 128 compares (keys read, prefixes
-read and keys written) and 1.5 MiB per request.
+read and keys written) and 1.5 MiB per request; a watch's requested progress marker
+takes up to two of etcd's watch sync passes (100 ms each), see `Fence`.
 """
 
 from __future__ import annotations
 
 import asyncio
+import itertools
 import math
 import time
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
@@ -55,17 +57,27 @@ from nucleusmem.kv._etcd_messages import (
     _user_range,
     _version,
 )
+from nucleusmem.kv._etcd_watch import (
+    WAKE,
+    WATCH_BATCH_REVISIONS,
+    Fence,
+    maybe_cut,
+    pump_replies,
+    send,
+)
 from nucleusmem.kv._store import Store, first_conflict
 from nucleusmem.kv._types import (
     RESERVED_PREFIX,
     Event,
     KeyValue,
     Limits,
+    Progress,
     Put,
     RangeResult,
     Version,
     Write,
 )
+from nucleusmem.kv._watch import ProgressWanted
 
 try:
     import grpc  # type: ignore[import-untyped]
@@ -82,7 +94,6 @@ _METADATA = (("hasleader", "true"),)  # fail fast on members cut off from the le
 _MAX_TXN_OPS = 128
 _EXPLAIN_ALWAYS = 8  # commits checking more keys learn why they failed only on failure
 _MAX_REQUEST_BYTES = 1572864
-_WATCH_BATCH_REVISIONS = 1000  # etcd splits a replay batch after this many revisions
 _WATCH_PROBE_S = 5.0
 _CONNECT_TIMEOUT_S = 2.0
 # Pings no more often than etcd's --grpc-keepalive-min-time (5 s) allows, and only
@@ -507,7 +518,7 @@ class EtcdStore(Store):
                             if last is not None:
                                 if reply.events[-1].kv.mod_revision >= last:
                                     return found
-                            elif len(reply.events) >= _WATCH_BATCH_REVISIONS:
+                            elif len(reply.events) >= WATCH_BATCH_REVISIONS:
                                 marker, stage = marker + 1, 1  # maybe split: fence again
                                 watch(marker, _CLOCK, clock_revision)
                             elif reply.header.revision >= head:
@@ -531,7 +542,18 @@ class EtcdStore(Store):
 
     # -- watch -----------------------------------------------------------------------
 
-    async def _stream(self, prefix: bytes, start_revision: int) -> AsyncIterator[Event | None]:
+    async def _stream(
+        self, prefix: bytes, start_revision: int, wanted: ProgressWanted
+    ) -> AsyncIterator[Event | Progress | None]:
+        """The watch's stream; its progress markers come from fences (see `Fence`).
+
+        A progress request reads the head and the clock key's revision on the stream's
+        member, then opens a fence; one fence at a time, requests meanwhile wait for
+        the next. etcd's own progress notifications for the watch (``progress_notify``)
+        are sent only while it is in step, in order with its events: markers too. Its
+        answers to ``WatchProgressRequest`` are not (see `Fence`): they only show that
+        a silent stream is alive.
+        """
         loop = asyncio.get_running_loop()
         floor = await self._floor()
         if start_revision < floor:
@@ -545,12 +567,29 @@ class EtcdStore(Store):
             key=start, range_end=end, start_revision=start_revision, progress_notify=True
         )
         requests.put_nowait(rpc.WatchRequest(create_request=create))
-        pump = loop.create_task(_pump(call, replies))
+        pump = loop.create_task(pump_replies(call, replies))
+
+        def wake() -> None:
+            if replies.empty():  # else the loop looks at ``wanted`` after the next reply
+                replies.put_nowait(WAKE)
+
+        wanted.wake = wake
+        watch_id: int | None = None  # the watch's id, once etcd has registered it
+        fence: Fence | None = None
+        fence_ids = itertools.count(1)  # renumbered past the watch's own id (etcd's 0)
         probing = False
         try:
             while True:
-                try:
-                    reply = await asyncio.wait_for(replies.get(), _WATCH_PROBE_S)
+                if fence is None and watch_id is not None and wanted.take():
+                    target, clock = await self._clock(conn, index)
+                    if clock is None:  # nothing was ever committed: nothing to wait for
+                        yield Progress(target)
+                    else:
+                        fence = Fence(target, _CLOCK, clock, fence_ids)
+                        send(requests, fence.open())
+                try:  # not wait_for: on Python 3.11 it can swallow the watch's cancellation
+                    async with asyncio.timeout(_WATCH_PROBE_S):
+                        reply = await replies.get()
                 except TimeoutError:
                     if probing:
                         self._rotate(index)
@@ -562,11 +601,28 @@ class EtcdStore(Store):
                     )
                     probing = True
                     continue
+                if reply is WAKE:
+                    continue
                 probing = False
                 if isinstance(reply, BaseException):
                     self._rotate(index)
                     details = reply.details() if hasattr(reply, "details") else str(reply)
                     raise StoreUnavailable(f"the etcd watch stream broke: {details}") from reply
+                if reply.watch_id != watch_id:
+                    if watch_id is None and reply.created:  # the watch's own, the first
+                        watch_id = int(reply.watch_id)
+                        fence_ids = itertools.count(max(watch_id + 1, 1))
+                    elif fence is not None and fence.owns(reply.watch_id):
+                        send(requests, fence.answered(reply))
+                        if fence.lost:  # its start was compacted away: start over
+                            fence = None
+                            wanted.set()
+                        elif fence.done:
+                            target, fence = fence.target, None
+                            yield Progress(target)
+                        continue
+                    else:  # a request's answer (-1) or a fence already closed
+                        continue
                 if reply.compact_revision:
                     floor = max(await self._floor(), int(reply.compact_revision))
                     raise Compacted(floor, start_revision)
@@ -575,13 +631,37 @@ class EtcdStore(Store):
                     raise StoreUnavailable(f"etcd canceled the watch: {reply.cancel_reason}")
                 if reply.created:
                     yield None  # registered: later commits arrive live
+                    continue
+                if not reply.events:  # etcd's own notification: sent only when in step
+                    yield Progress(int(reply.header.revision))
+                    continue
                 for event in reply.events:
                     if not event.kv.key.startswith(RESERVED_PREFIX):
                         yield _event(event)
+                if fence is not None and maybe_cut(reply.events):
+                    send(requests, fence.open())  # the watch may still be behind
         finally:
+            if wanted.wake is wake:
+                wanted.wake = None
             pump.cancel()
             call.cancel()
             requests.put_nowait(None)
+
+    async def _clock(self, conn: _Conn, index: int) -> tuple[int, int | None]:
+        """The head and the clock key's revision (None: never written), read on ``conn``.
+
+        Read on the watch's own member, so a fence opened there from that revision is
+        behind its head.
+        """
+        request = rpc.RangeRequest(key=_CLOCK, keys_only=True)
+        try:
+            reply = await conn.kv.Range(request, timeout=self.timeout_s, metadata=_METADATA)
+        except (grpc.aio.AioRpcError, grpc.aio.UsageError) as exc:  # failed, or closed
+            self._rotate(index)
+            details = exc.details() if isinstance(exc, grpc.aio.AioRpcError) else str(exc)
+            raise StoreUnavailable(f"etcd at {self._where(index)}: {details}") from exc
+        clock = int(reply.kvs[0].mod_revision) if reply.kvs else None
+        return int(reply.header.revision), clock
 
     # -- revisions and time ----------------------------------------------------------
 
@@ -718,13 +798,3 @@ async def _wait_ready(channel: Any, timeout_s: float) -> bool:
 async def _drain(requests: asyncio.Queue[Any]) -> AsyncIterator[Any]:
     while (request := await requests.get()) is not None:
         yield request
-
-
-async def _pump(call: Any, replies: asyncio.Queue[Any]) -> None:
-    """Move a stream's replies into a bounded queue; its end or error goes in last."""
-    try:
-        async for reply in call:
-            await replies.put(reply)
-        await replies.put(ConnectionError("the etcd watch stream ended"))
-    except grpc.aio.AioRpcError as exc:
-        await replies.put(exc)

@@ -17,13 +17,14 @@ from nucleusmem.kv._types import (
     EventType,
     KeyValue,
     Limits,
+    Progress,
     Put,
     RangeResult,
     Version,
     Write,
     prefix_end,
 )
-from nucleusmem.kv._watch import poll_events
+from nucleusmem.kv._watch import ProgressWanted, poll_events
 
 __all__ = ["MemoryStore"]
 
@@ -218,7 +219,9 @@ class MemoryStore(Store):
 
     # -- watch -----------------------------------------------------------------------
 
-    def _stream(self, prefix: bytes, start_revision: int) -> AsyncIterator[Event | None]:
+    def _stream(
+        self, prefix: bytes, start_revision: int, wanted: ProgressWanted
+    ) -> AsyncIterator[Event | Progress | None]:
         self._ensure_sweeper()
         end = prefix_end(prefix)
 
@@ -237,10 +240,11 @@ class MemoryStore(Store):
             return events, max(read_to, cursor)
 
         async def wait_beyond(cursor: int) -> None:
-            while self._head_rev <= cursor and not self._closed:
+            while self._head_rev <= cursor and not self._closed and not wanted.is_set():
                 await self._tick.wait()
 
-        return poll_events(read_after, wait_beyond, start_revision - 1)
+        # a progress request wakes every watch of the store; they are rare enough
+        return poll_events(read_after, wait_beyond, start_revision - 1, wanted, self._notify)
 
     # -- revisions and time ----------------------------------------------------------
 

@@ -27,13 +27,14 @@ from nucleusmem.kv._types import (
     EventType,
     KeyValue,
     Limits,
+    Progress,
     Put,
     RangeResult,
     Version,
     Write,
     prefix_end,
 )
-from nucleusmem.kv._watch import poll_events
+from nucleusmem.kv._watch import ProgressWanted, poll_events
 
 __all__ = ["SQLiteStore"]
 
@@ -332,7 +333,9 @@ class SQLiteStore(Store):
 
     # -- watch -----------------------------------------------------------------------
 
-    def _stream(self, prefix: bytes, start_revision: int) -> AsyncIterator[Event | None]:
+    def _stream(
+        self, prefix: bytes, start_revision: int, wanted: ProgressWanted
+    ) -> AsyncIterator[Event | Progress | None]:
         self._ensure_poller()
         end = prefix_end(prefix)
         sql = (
@@ -361,21 +364,25 @@ class SQLiteStore(Store):
             return events, max(read_to, cursor)
 
         async def wait_beyond(cursor: int) -> None:
-            while not self._closed:
+            while not self._closed and not wanted.is_set():
                 tick = self._tick
                 with self._read() as conn:
                     if self._head_of(conn) > cursor:
                         return
                 await tick.wait()
 
-        return self._counted(poll_events(read_after, wait_beyond, start_revision - 1))
+        # a progress request wakes every watch of the store; they are rare enough
+        stream = poll_events(read_after, wait_beyond, start_revision - 1, wanted, self._notify)
+        return self._counted(stream)
 
-    async def _counted(self, stream: AsyncIterator[Event | None]) -> AsyncIterator[Event | None]:
+    async def _counted(
+        self, stream: AsyncIterator[Event | Progress | None]
+    ) -> AsyncIterator[Event | Progress | None]:
         """``stream``, counted among the watches that want fast polling."""
         self._watching += 1
         try:
-            async for event in stream:
-                yield event
+            async for item in stream:
+                yield item
         finally:
             self._watching -= 1
 

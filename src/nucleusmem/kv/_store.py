@@ -20,12 +20,13 @@ from nucleusmem.kv._types import (
     Event,
     KeyValue,
     Limits,
+    Progress,
     Put,
     RangeResult,
     Version,
     Write,
 )
-from nucleusmem.kv._watch import Watch
+from nucleusmem.kv._watch import ProgressWanted, Watch
 
 __all__ = ["Lease", "Store", "Transaction"]
 
@@ -81,14 +82,19 @@ class Store(abc.ABC):
         """Every put and delete of ``key`` above the floor, oldest first."""
 
     @abc.abstractmethod
-    def _stream(self, prefix: bytes, start_revision: int) -> AsyncIterator[Event | None]:
+    def _stream(
+        self, prefix: bytes, start_revision: int, wanted: ProgressWanted
+    ) -> AsyncIterator[Event | Progress | None]:
         """Events under ``prefix`` with revisions from ``start_revision`` on.
 
         The stream yields None once the backend has registered it (later commits will
-        reach it live), before or between events.
+        reach it live), before or between events. It yields `Progress(r)` only once
+        every event up to r has been yielded; it may do so whenever it learns of
+        progress, and must soon after ``wanted`` is set: it takes the request, then
+        yields a marker at or beyond the head as of the take (see `ProgressWanted`).
 
         The iterator raises `StoreUnavailable` when its stream breaks; `Watch` then
-        resumes it from the revision after the last event delivered.
+        resumes it from the revision after the last event or marker delivered.
         """
 
     @abc.abstractmethod
@@ -231,11 +237,16 @@ class Store(abc.ABC):
         "Now" is when the watch is entered (``async with``) or first awaited.
 
         The watch resumes by itself after a dropped stream; delivery is at least once,
-        ordered by revision, so consumers deduplicate by (revision, key).
+        ordered by revision, so consumers deduplicate by (revision, key). Its
+        `Watch.next_change` also gives `Progress` markers (see `Watch.request_progress`).
         """
         self.limits.check_prefix(prefix)
         _check_revision_arg(start_revision)
-        watch = Watch(lambda start: self._stream(prefix, start), start_revision, head=self._head)
+        watch = Watch(
+            lambda start, wanted: self._stream(prefix, start, wanted),
+            start_revision,
+            head=self._head,
+        )
         self._watches.add(watch)
         return watch
 

@@ -15,6 +15,7 @@ __all__ = [
     "EventType",
     "KeyValue",
     "Limits",
+    "Progress",
     "Put",
     "RangeResult",
     "Version",
@@ -151,6 +152,19 @@ class Event:
     value: bytes
     revision: int
     lease: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Progress:
+    """A watch's progress marker: every event up to ``revision`` came before it.
+
+    That is, every event under the watch's prefix with a revision <= ``revision`` has
+    been delivered before this marker. Commits outside the prefix advance it too, so a
+    consumer learns that it has caught up with the store's head even when the last
+    commits were elsewhere.
+    """
+
+    revision: int
 
 
 @dataclass(frozen=True, slots=True)
