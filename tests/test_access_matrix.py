@@ -59,6 +59,7 @@ ROUTES: list[tuple[str, str, dict[str, Any] | None, str]] = [
     ("GET", "/v1/spaces/{s}/trace", None, "read"),
     ("GET", "/v1/spaces/{s}/search?q=seed", None, "read"),
     ("GET", "/v1/spaces/{s}/index", None, "read"),
+    ("PUT", "/v1/spaces/{s}/recall", {"min_chars": 20}, "owner"),
     ("DELETE", "/v1/spaces/{s}/agents/{a}", None, "write"),
     ("DELETE", "/v1/spaces/{s}", None, "owner"),
 ]

@@ -305,6 +305,7 @@ async def test_openapi_describes_every_route(asgi: httpx.AsyncClient) -> None:
         (agent + "/stream", "get"),
         (space + "/search", "get"),
         (space + "/index", "get"),
+        (space + "/recall", "put"),
     }
     assert operations == expected
     assert spec["components"]["securitySchemes"]["bearer"]["scheme"] == "bearer"

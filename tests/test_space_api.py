@@ -270,3 +270,23 @@ async def test_search_by_meaning_and_words(dep: Deployment) -> None:
         await eve.space("team").search("invoices")
     with pytest.raises(InvalidRequest):
         await team.search("invoices", mode="telepathy")
+
+
+async def test_recall_settings_per_space(dep: Deployment) -> None:
+    alice = await dep.connect("alice")
+    await alice.create_space("team")
+    team = alice.space("team")
+    await team.put("short", "Deploy at noon.")
+    await team.put("long", "Deploys happen at noon after the release review.")
+    assert {h.key for h in await team.search("deploy noon", mode="lexical")} == {"short", "long"}
+    info = await team.set_recall(min_chars=20)
+    assert info.recall.min_chars == 20 and info.recall.skip_greetings  # others unchanged
+    async with asyncio.timeout(10):  # the index rebuilds in the background, then takes over
+        while (status := await team.index_status()).settings.min_chars != 20 or status.reindex:
+            await asyncio.sleep(0.02)
+    assert status.skipped == {"too_short": 1}
+    assert [h.key for h in await team.search("deploy noon", mode="lexical")] == ["long"]
+    with pytest.raises(InvalidRequest):
+        await team.set_recall(embedder="no-such-model")
+    with pytest.raises(InvalidRequest):
+        await team.set_recall(min_chars=-1)

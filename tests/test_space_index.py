@@ -177,5 +177,6 @@ async def test_a_restarted_index_resumes_instead_of_reembedding(
         await again.aclose()
     other = SpaceIndex(store, "team", HashingEmbedder(dimensions=128), snapshot=snapshot)
     await other.start()  # another embedder: the snapshot does not fit, built afresh
-    assert other.resumed_from is None and other.indexed == 21
+    assert other.resumed_from is None and other.indexed == 22  # 21 records, one updated
+    assert "h3." in other.search("service 3 host", k=1, at=old - 1)[0].text  # from history
     await other.aclose()

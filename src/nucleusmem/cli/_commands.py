@@ -177,6 +177,28 @@ def space_member(ctx: Context) -> None:
     ctx.show(info, fmt.space_fields(info))
 
 
+def space_recall(ctx: Context) -> None:
+    """Change a space's embedder or indexing policy."""
+    a = vars(ctx.args)
+    changes: dict[str, object] = {}
+    if "embedder" in a:
+        changes["embedder"] = None if a["embedder"] == "default" else a["embedder"]
+    for name in ("min_chars", "short_error_chars", "near_duplicate_cosine"):
+        if name in a:
+            changes[name] = a[name]
+    for name in ("skip_greetings", "skip_tool_json"):
+        if name in a:
+            changes[name] = a[name] == "on"
+    info = ctx.client.space(ctx.args.name).set_recall(**changes)
+    ctx.show(info.recall, fmt.fields(list(info.recall.model_dump().items())))
+
+
+def space_index(ctx: Context) -> None:
+    """Show a space's search index on the server, and any rebuild under way."""
+    status = ctx.client.space(ctx.args.name).index_status()
+    ctx.show(status, fmt.fields(list(status.model_dump(exclude={"settings"}).items())))
+
+
 # mounts --------------------------------------------------------------------------------
 def mount(ctx: Context) -> None:
     """Mount a space for an agent."""

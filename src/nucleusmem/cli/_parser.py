@@ -185,6 +185,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("principal")
     p.add_argument("mode", choices=["rw", "ro", "none"])
 
+    p = add_to(spaces, "recall", "change how a space is indexed for search", cmd.space_recall)
+    p.add_argument("name")
+    unset = argparse.SUPPRESS  # what is not given stays as it is
+    p.add_argument("--embedder", default=unset, help="hashing, minilm, openai, or default")
+    p.add_argument("--min-chars", type=_optional_int, default=unset, help="N, or off")
+    p.add_argument("--short-error-chars", type=_optional_int, default=unset, help="N, or off")
+    p.add_argument("--near-duplicate-cosine", type=_optional_float, default=unset, help="or off")
+    for rule in ("greetings", "tool-json"):
+        p.add_argument(f"--skip-{rule}", choices=["on", "off"], default=unset)
+    p = add_to(spaces, "index", "show a space's search index and any rebuild", cmd.space_index)
+    p.add_argument("name")
+
     p = add("mount", "mount a space for an agent", cmd.mount)
     p.add_argument("agent")
     p.add_argument("space")
@@ -281,6 +293,16 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 _REGIONS = ["memory", "task", "summary", "tools"]
+
+
+def _optional_int(text: str) -> int | None:
+    """An integer, or None for ``off``."""
+    return None if text == "off" else int(text)
+
+
+def _optional_float(text: str) -> float | None:
+    """A number, or None for ``off``."""
+    return None if text == "off" else float(text)
 
 
 def _globals(*, defaults: bool) -> argparse.ArgumentParser:

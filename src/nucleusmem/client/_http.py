@@ -32,7 +32,7 @@ from nucleusmem.errors import (
     UnsupportedURL,
     error_from_wire,
 )
-from nucleusmem.recall._service import SearchHit
+from nucleusmem.recall._service import IndexStatus, SearchHit
 from nucleusmem.space._api import At, RecordPage
 from nucleusmem.space._models import (
     AgentEntry,
@@ -42,6 +42,7 @@ from nucleusmem.space._models import (
     Mode,
     Mount,
     PrincipalInfo,
+    RecallSettings,
     Record,
     RecordWrite,
     SpaceInfo,
@@ -406,6 +407,7 @@ class HttpSession:
         thread: str | None = None,
         resource: str | None = None,
         at: At = None,
+        now: dt.datetime | None = None,
     ) -> list[SearchHit]:
         """The ``k`` best records of ``space`` for ``query``, lane by lane."""
         params = {
@@ -416,9 +418,20 @@ class HttpSession:
             "thread": thread,
             "resource": resource,
             "at": _at(at),
+            "now": None if now is None else now.isoformat(),
         }
         content = await self._call("GET", f"{_space(space)}/search", params=params)
         return _HITS.validate_json(content)
+
+    async def set_recall(self, space: str, settings: RecallSettings) -> SpaceInfo:
+        """Choose the space's embedder and indexing policy (owner only)."""
+        body = settings.model_dump(mode="json")
+        content = await self._call("PUT", f"{_space(space)}/recall", body)
+        return SpaceInfo.model_validate_json(content)
+
+    async def index_status(self, space: str) -> IndexStatus:
+        """The space's search index on the server: what serves searches, any rebuild."""
+        return IndexStatus.model_validate_json(await self._call("GET", f"{_space(space)}/index"))
 
     # transport ----------------------------------------------------------------------
     async def _call(

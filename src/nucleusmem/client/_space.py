@@ -27,13 +27,15 @@ from nucleusmem.client._convert import (
 from nucleusmem.client._listen import AsyncListener
 from nucleusmem.client._view import AsyncSpaceView
 from nucleusmem.errors import ConfigurationError, InvalidRequest
-from nucleusmem.recall._service import SearchHit
+from nucleusmem.recall._service import IndexStatus, SearchHit
 from nucleusmem.space._api import RecordPage, SpaceAPI
+from nucleusmem.space._base import validated
 from nucleusmem.space._models import (
     AgentEntry,
     Change,
     CommRecord,
     Mode,
+    RecallSettings,
     Record,
     RecordWrite,
     SpaceInfo,
@@ -225,12 +227,14 @@ class AsyncSpaceBase:
         thread: str | None = None,
         resource: str | None = None,
         at: AtLike = None,
+        now: dt.datetime | None = None,
     ) -> builtins.list[SearchHit]:
         """The ``k`` best records for ``query`` (``hybrid``, ``vector`` or ``lexical``).
 
         With ``agent`` the search is that agent's (its private lane included) and
         looks in ``thread``'s lane, then ``resource``'s, then the agent's, then the
-        whole space; each hit says which lane it came from.
+        whole space; each hit says which lane it came from. Time phrases in the query
+        ("last week") are resolved against ``now`` (default: the clock).
         """
         search = getattr(self.api, "search", None)
         if search is None:
@@ -244,8 +248,38 @@ class AsyncSpaceBase:
             thread=thread,
             resource=resource,
             at=to_point(at),
+            now=now,
         )
         return hits
+
+    async def set_recall(
+        self, settings: RecallSettings | None = None, /, **changes: Any
+    ) -> SpaceInfo:
+        """Change how the space is indexed for search (owner only).
+
+        Pass `RecallSettings`, or the fields to change (``embedder="minilm"``,
+        ``min_chars=20``, ...) on top of the current settings. Every node rebuilds the
+        index in the background and searches the old one until the new one is done;
+        `index_status` shows the progress.
+        """
+        if settings is None:
+            current = (await self.api.get_space(self.name)).recall
+            settings = validated(RecallSettings, current.model_dump() | changes)
+        elif changes:
+            raise InvalidRequest("pass settings or changes, not both")
+        info: SpaceInfo = await self._recall_call("set_recall")(self.name, settings)
+        return info
+
+    async def index_status(self) -> IndexStatus:
+        """The space's search index: embedder, indexed revision, skips, any rebuild."""
+        status: IndexStatus = await self._recall_call("index_status")(self.name)
+        return status
+
+    def _recall_call(self, name: str) -> Any:
+        call = getattr(self.api, name, None)
+        if call is None:
+            raise ConfigurationError("this client's session cannot search")
+        return call
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} {self.name!r}>"

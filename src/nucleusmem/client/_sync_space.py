@@ -15,13 +15,14 @@ from nucleusmem.client._convert import AtLike, ModeLike, Moment, RegionLike
 from nucleusmem.client._portal import Portal
 from nucleusmem.client._space import AsyncMountedSpace, AsyncSpace, AsyncSpaceBase
 from nucleusmem.client._sync_view import Listener, SpaceView
-from nucleusmem.recall._service import SearchHit
+from nucleusmem.recall._service import IndexStatus, SearchHit
 from nucleusmem.space._api import RecordPage
 from nucleusmem.space._models import (
     AgentEntry,
     Change,
     CommRecord,
     Mode,
+    RecallSettings,
     Record,
     RecordWrite,
     SpaceInfo,
@@ -194,13 +195,29 @@ class SpaceBase(Generic[_A]):
         thread: str | None = None,
         resource: str | None = None,
         at: AtLike = None,
+        now: dt.datetime | None = None,
     ) -> builtins.list[SearchHit]:
         """The ``k`` best records for ``query``; see `AsyncSpace.search`."""
         return self._portal.run(
             self.handle.search(
-                query, k=k, mode=mode, agent=agent, thread=thread, resource=resource, at=at
+                query,
+                k=k,
+                mode=mode,
+                agent=agent,
+                thread=thread,
+                resource=resource,
+                at=at,
+                now=now,
             )
         )
+
+    def set_recall(self, settings: RecallSettings | None = None, /, **changes: Any) -> SpaceInfo:
+        """Change how the space is indexed for search; see `AsyncSpace.set_recall`."""
+        return self._portal.run(self.handle.set_recall(settings, **changes))
+
+    def index_status(self) -> IndexStatus:
+        """The space's search index; see `AsyncSpace.index_status`."""
+        return self._portal.run(self.handle.index_status())
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} {self.name!r}>"

@@ -141,6 +141,11 @@ class LexicalIndex:
             self._doc_terms.append(array.array("i", ids))
             self._total_length += len(terms)
 
+    def document_frequency(self, term: str) -> int:
+        """How many live documents hold ``term`` (a token as `tokenize` makes them)."""
+        term_id = self._terms.get(term)
+        return 0 if term_id is None else self._df[term_id]
+
     def remove(self, doc: int) -> None:
         """Forget document ``doc`` (nothing happens if it is not indexed)."""
         with self._lock:

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import datetime as dt
 import json
 import logging
 import sys
@@ -33,25 +34,64 @@ import numpy as np
 import numpy.typing as npt
 from pydantic import BaseModel
 
-from nucleusmem.kv import EventType, KeyValue, Store
+from nucleusmem.errors import Compacted
+from nucleusmem.kv import EventType, KeyValue, Progress, Store, Watch
 from nucleusmem.recall._embedder import Embedder
-from nucleusmem.recall._fusion import rrf
-from nucleusmem.recall._lexical import LexicalIndex
+from nucleusmem.recall._lexical import LexicalIndex, tokenize
 from nucleusmem.recall._policy import IndexPolicy, chunk_text
+from nucleusmem.recall._temporal import find_time_window, without_time_words
 from nucleusmem.recall._vector import VectorIndex
 from nucleusmem.space._keys import K
 from nucleusmem.space._models import DataRegion
 
-__all__ = ["Hit", "SearchMode", "SpaceIndex"]
+__all__ = ["Hit", "SearchMode", "SpaceIndex", "Techniques"]
 
 _log = logging.getLogger(__name__)
 _ALIVE = sys.maxsize
+Allow = Callable[[npt.NDArray[np.int64]], npt.NDArray[np.bool_]]
 SearchMode = str
 """``hybrid`` (vector and lexical, fused), ``vector`` or ``lexical``."""
 _MODES = ("hybrid", "vector", "lexical")
 LANES = ("thread", "resource", "agent", "space")
 _NEAR_DUPLICATE_BATCH = 64
-_COLUMNS = ("_born", "_died", "_agent", "_thread", "_resource", "_private", "_vectors")
+_CONTEXT_WEIGHT = 0.5  # how much of the previous chunk's vector joins a chunk's context
+_IN_WINDOW = 1.0  # a memory from the time the query names ranks above every other
+_VIA_SUMMARY = 0.05  # a source of a matching summary, over its own similarity
+_SUMMARIES_FOLLOWED = 3  # the best summaries whose sources come forward
+_RARE_DF = 5  # a query word held by at most this many chunks is rare
+_RARE_WEIGHT = 0.1  # the rare-word score (BM25 over the best), added to similarity
+_COLUMNS = (
+    "_born",
+    "_died",
+    "_agent",
+    "_thread",
+    "_resource",
+    "_private",
+    "_time",
+    "_prev",
+    "_next",
+    "_vectors",
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Techniques:
+    """The quality techniques hybrid search applies on top of vector and lexical ranking.
+
+    ``neighbours``: a chunk also matches through the chunk before it in its thread
+    (its neighbouring context), so an answer that does not name its topic is found.
+    ``time``: a query that names a time ("last Tuesday", "in early March") prefers
+    memories from then (metadata ``time``, else the write time). ``summaries``: a
+    summary that matches (metadata ``sources``: the memory keys it sums up) brings its
+    sources forward. ``rare_words``: words of the query that few memories hold (names,
+    places) count for the memories holding them.
+    All are on; the benchmark turns each off to measure what it brings.
+    """
+
+    neighbours: bool = True
+    time: bool = True
+    summaries: bool = True
+    rare_words: bool = True
 
 
 class Hit(BaseModel):
@@ -109,6 +149,10 @@ class SpaceIndex:
         self._saved_at = time.monotonic()
         self.indexed_revision = 0
         """Every write up to this revision is reflected in searches."""
+        self.progress = (0, 0, 0)
+        self.failure: Exception | None = None
+        """What stopped the index following the space, if something did."""
+        """The start's revisions: where it began, where it is, where it is caught up."""
         self.skipped: Counter[str] = Counter()
         """Records not indexed, by reason (they stay stored and readable)."""
         self.indexed = 0
@@ -123,37 +167,64 @@ class SpaceIndex:
         self._thread = np.zeros(1024, dtype=np.int32)
         self._resource = np.zeros(1024, dtype=np.int32)
         self._private = np.zeros(1024, dtype=bool)
+        self._time = np.zeros(1024, dtype=np.float64)
+        """When the memory happened: its metadata ``time``, else when it was written."""
+        self._prev = np.full(1024, -1, dtype=np.int64)
+        """The chunk before, in the same thread (-1: none): its neighbouring context."""
+        self._next = np.full(1024, -1, dtype=np.int64)
+        self._last_in_thread: dict[int, int] = {}
+        self._sources: dict[int, list[str]] = {}
+        """Per summary chunk: the memory keys its metadata ``sources`` names."""
         self._vectors = np.zeros((1024, embedder.dimensions), dtype=np.float32)
         self._names: dict[str | None, int] = {None: 0}
         self._current: dict[tuple[DataRegion, str], list[int]] = {}
         self._task: asyncio.Task[None] | None = None
+        self._watch: Watch | None = None
+        self.techniques = Techniques()
+        """What hybrid search applies beyond plain ranking (see `Techniques`)."""
         self._progress = asyncio.Condition()
 
     # -- lifecycle ---------------------------------------------------------------------
     async def start(self) -> None:
-        """Index the space as it is now, then follow it; returns when caught up.
+        """Index the space's history and present, then follow it; returns when caught up.
 
-        With a usable snapshot (same embedder, not below the compaction floor) the
-        index resumes from the revision it had reached, embedding only what changed.
+        A fresh index reads the space at the compaction floor (the oldest revision the
+        store still has) and replays every write since, so a search ``at`` any revision
+        the store can still read sees the space as it was. With a usable snapshot (same
+        embedder and policy, not below the floor) it resumes from the revision it had
+        reached instead, embedding only what changed.
         """
+        for attempt in range(3):
+            try:
+                await self._start()
+                return
+            except Compacted:  # history went away under the replay: start over above it
+                if attempt == 2:
+                    raise
+                await self._stop_following()
+                self._reset()
+
+    async def _start(self) -> None:
         head = await self.store.revision()
+        floor = await self.store.compaction_floor()
+        self.progress = (floor, floor, head)
         if self.snapshot is not None and self.snapshot.exists():
             revision = await asyncio.to_thread(self._load, self.snapshot)
-            if revision is not None and await self.store.compaction_floor() <= revision <= head:
+            if revision is not None and floor <= revision <= head:
                 self.resumed_from = revision
                 self._saved_revision = revision
+                self.progress = (revision, revision, head)
                 await self._advance(revision)
                 self._task = asyncio.get_running_loop().create_task(self._follow(revision + 1))
                 await self.wait_for(head, timeout_s=600.0)
                 return
             self._reset()
-        revision = head
         changes: list[tuple[DataRegion, str, KeyValue | None, int]] = []
-        for region in self.regions:
+        for region in self.regions if floor else ():
             prefix = K.data(self.space, region)
             after: bytes | None = None
             while True:
-                page = await self.store.range(prefix, revision=revision, after=after, limit=1000)
+                page = await self.store.range(prefix, revision=floor, after=after, limit=1000)
                 for kv in page.items:
                     changes.append((region, kv.key[len(prefix) :].decode(), kv, kv.revision))
                 if not page.more:
@@ -161,17 +232,27 @@ class SpaceIndex:
                 after = page.items[-1].key
         for i in range(0, len(changes), self.batch_size):
             await self._apply(changes[i : i + self.batch_size])
-        await self._advance(revision)
-        self._task = asyncio.get_running_loop().create_task(self._follow(revision + 1))
+        await self._advance(floor)
+        self._task = asyncio.get_running_loop().create_task(self._follow(floor + 1))
+        await self.wait_for(head, timeout_s=3600.0)
 
     async def aclose(self) -> None:
         """Stop following the space, saving a snapshot first if it has one."""
-        task, self._task = self._task, None
+        await self._stop_following()
+        await self.save()
+
+    async def discard(self) -> None:
+        """Stop following the space and delete its snapshot: the index is not wanted."""
+        await self._stop_following()
+        if self.snapshot is not None:
+            self.snapshot.unlink(missing_ok=True)
+
+    async def _stop_following(self) -> None:
+        task, self._task, self._watch = self._task, None, None
         if task is not None:
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await task
-        await self.save()
 
     async def save(self) -> None:
         """Write the snapshot (if the index has one and moved since the last save)."""
@@ -183,22 +264,44 @@ class SpaceIndex:
         self._saved_at = time.monotonic()
 
     async def wait_for(self, revision: int, timeout_s: float = 10.0) -> None:
-        """Return once writes up to ``revision`` are searchable (`TimeoutError` if not)."""
+        """Return once writes up to ``revision`` are searchable (`TimeoutError` if not).
+
+        If the index stopped following the space, raises what stopped it.
+        """
         async with asyncio.timeout(timeout_s), self._progress:
-            await self._progress.wait_for(lambda: self.indexed_revision >= revision)
+            while self.indexed_revision < revision:
+                if self.failure is not None:
+                    raise self.failure
+                if self._watch is not None:  # the last commits may all be elsewhere
+                    self._watch.request_progress()
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._progress.wait(), 0.1)
 
     async def _follow(self, start: int) -> None:
+        try:
+            await self._follow_watch(start)
+        except Exception as exc:  # the watch failed for good (history compacted away)
+            _log.error("the index of %s stopped following the store: %s", self.space, exc)
+            async with self._progress:
+                self.failure = exc
+                self._progress.notify_all()
+            raise
+
+    async def _follow_watch(self, start: int) -> None:
         prefixes = {K.data(self.space, r): r for r in self.regions}
         async with self.store.watch(K.data(self.space), start_revision=start) as watch:
+            self._watch = watch
             while True:
-                batch = [await watch.next()]
+                batch = [await watch.next_change()]
                 while len(batch) < self.batch_size:  # take what is already queued
                     try:
-                        batch.append(await watch.next(timeout_s=0.005))
+                        batch.append(await watch.next_change(timeout_s=0.005))
                     except TimeoutError:
                         break
                 changes = []
                 for event in batch:
+                    if isinstance(event, Progress):  # nothing more up to its revision
+                        continue
                     for prefix, region in prefixes.items():
                         if event.key.startswith(prefix):
                             key = event.key[len(prefix) :].decode()
@@ -212,13 +315,15 @@ class SpaceIndex:
                     await self._apply(changes)
                 except Exception:  # an embedder failure must not stop the index for good
                     _log.exception("indexing %s failed; those records stay unindexed", self.space)
-                await self._advance(batch[-1].revision)
+                await self._advance(max(item.revision for item in batch))
                 if time.monotonic() - self._saved_at >= self._save_every_s:
                     await self.save()
 
     async def _advance(self, revision: int) -> None:
         async with self._progress:
             self.indexed_revision = max(self.indexed_revision, revision)
+            first, _, target = self.progress
+            self.progress = (first, min(self.indexed_revision, target), target)
             self._progress.notify_all()
 
     # -- indexing ----------------------------------------------------------------------
@@ -242,12 +347,10 @@ class SpaceIndex:
         if not texts:
             return
         vectors = await asyncio.to_thread(self.embedder.embed, texts)
-        keep = self._not_near_duplicates(vectors, [v for _, v in pending])
-        for (chunk, value), vector, kept in zip(pending, vectors, keep, strict=True):
-            if kept:
-                self._add(chunk, value, vector)
-            else:
-                self.skipped["near_duplicate"] += 1
+        keep = np.asarray(self._not_near_duplicates(vectors, [v for _, v in pending]))
+        if not keep.all():
+            self.skipped["near_duplicate"] += int((~keep).sum())
+        self._add([p for p, kept in zip(pending, keep, strict=True) if kept], vectors[keep])
 
     def _not_near_duplicates(
         self, vectors: npt.NDArray[np.float32], values: list[dict[str, Any]]
@@ -270,26 +373,48 @@ class SpaceIndex:
                 kept.append((vector, agent, thread))
         return keep
 
-    def _add(self, chunk: _Chunk, value: dict[str, Any], vector: npt.NDArray[np.float32]) -> None:
-        doc = len(self._chunks)
-        self._chunks.append(chunk)
-        if doc == len(self._born):
-            for name in _COLUMNS:
-                column = getattr(self, name)
-                setattr(self, name, np.concatenate([column, np.zeros_like(column)]))
-        metadata = value.get("m") or {}
-        if not isinstance(metadata, dict):
-            metadata = {}
-        self._born[doc] = chunk.revision
-        self._died[doc] = _ALIVE
-        self._agent[doc] = self._code(value.get("a"))
-        self._thread[doc] = self._code(value.get("t"))
-        self._resource[doc] = self._code(_str_or_none(metadata.get("resource")))
-        self._private[doc] = bool(metadata.get("private"))
-        self._vectors[doc] = vector
-        self._vector.add([doc], vector[None, :])
-        self._lexical.add(doc, chunk.text)
-        self._current.setdefault((chunk.region, chunk.key), []).append(doc)
+    def _add(
+        self, pending: Sequence[tuple[_Chunk, dict[str, Any]]], vectors: npt.NDArray[np.float32]
+    ) -> None:
+        """Index ``pending`` chunks (with their record values) and their ``vectors``."""
+        if not pending:
+            return
+        first = len(self._chunks)
+        docs = np.arange(first, first + len(pending), dtype=np.int64)
+        while len(self._born) < first + len(pending):
+            self._grow()
+        for doc, (chunk, value) in zip(docs.tolist(), pending, strict=True):
+            metadata = value.get("m") or {}
+            if not isinstance(metadata, dict):
+                metadata = {}
+            self._born[doc] = chunk.revision
+            self._agent[doc] = self._code(value.get("a"))
+            thread = self._thread[doc] = self._code(value.get("t"))
+            self._resource[doc] = self._code(_str_or_none(metadata.get("resource")))
+            self._private[doc] = bool(metadata.get("private"))
+            self._time[doc] = _moment(metadata.get("time"), value.get("w", 0.0))
+            if thread and chunk.region is DataRegion.MEMORY:
+                before = self._last_in_thread.get(thread, -1)
+                self._prev[doc] = before
+                if before >= 0:
+                    self._next[before] = doc
+                self._last_in_thread[thread] = doc
+            sources = metadata.get("sources")
+            if chunk.region is DataRegion.SUMMARY and isinstance(sources, list):
+                self._sources[doc] = [key for key in sources[:1000] if isinstance(key, str)]
+            self._chunks.append(chunk)
+            self._current.setdefault((chunk.region, chunk.key), []).append(doc)
+            self._lexical.add(doc, chunk.text)
+        self._vectors[docs] = vectors
+        self._vector.add(docs, vectors)
+        self._died[docs] = _ALIVE  # last: a chunk is searchable once all of it is in place
+
+    def _grow(self) -> None:
+        for name in _COLUMNS:
+            column = getattr(self, name)
+            linked = name in ("_prev", "_next")  # -1: no neighbour
+            blank = np.full_like(column, -1) if linked else np.zeros_like(column)
+            setattr(self, name, np.concatenate([column, blank]))
 
     def _retire(self, region: DataRegion, key: str, revision: int) -> None:
         for doc in self._current.pop((region, key), []):
@@ -306,10 +431,13 @@ class SpaceIndex:
         n = len(self._chunks)
         meta = {
             "embedder": self.embedder.name,
+            "policy": repr(self.policy),
             "names": [name for name in self._names if name is not None],
             "chunks": [[c.key, c.region.value, c.index, c.text, c.revision] for c in self._chunks],
             "skipped": dict(self.skipped),
             "indexed": self.indexed,
+            "last_in_thread": list(self._last_in_thread.items()),
+            "sources": list(self._sources.items()),
         }
         state: dict[str, Any] = {name: getattr(self, name)[:n].copy() for name in _COLUMNS}
         state["revision"] = np.int64(self.indexed_revision)
@@ -321,7 +449,7 @@ class SpaceIndex:
         try:
             with np.load(path) as data:
                 meta = json.loads(str(data["meta"]))
-                if meta["embedder"] != self.embedder.name:
+                if meta["embedder"] != self.embedder.name or meta["policy"] != repr(self.policy):
                     return None
                 columns = {name: data[name] for name in _COLUMNS}
                 revision = int(data["revision"])
@@ -333,7 +461,8 @@ class SpaceIndex:
             return None
         self._names = {None: 0} | {name: i + 1 for i, name in enumerate(meta["names"])}
         for name, column in columns.items():
-            setattr(self, name, np.concatenate([column, np.zeros_like(column[:1024])]))
+            setattr(self, name, column)
+        self._grow()
         self._chunks = [
             _Chunk(key, DataRegion(region), index, text, rev)
             for key, region, index, text, rev in meta["chunks"]
@@ -347,13 +476,25 @@ class SpaceIndex:
             self._vector.add(list(range(n)), self._vectors[:n])
         self.skipped = Counter(meta["skipped"])
         self.indexed = int(meta["indexed"])
+        self._last_in_thread = {int(code): int(doc) for code, doc in meta["last_in_thread"]}
+        self._sources = {int(doc): list(keys) for doc, keys in meta["sources"]}
         return revision
 
     def _reset(self) -> None:
         fresh = SpaceIndex(self.store, self.space, self.embedder, policy=self.policy)
-        for name in (*_COLUMNS, "_vector", "_lexical", "_chunks", "_names", "_current"):
+        for name in (
+            *_COLUMNS,
+            "_vector",
+            "_lexical",
+            "_chunks",
+            "_names",
+            "_current",
+            "_last_in_thread",
+            "_sources",
+        ):
             setattr(self, name, getattr(fresh, name))
         self.skipped, self.indexed = Counter(), 0
+        self.indexed_revision, self.resumed_from, self.failure = 0, None, None
 
     # -- search ------------------------------------------------------------------------
     def search(
@@ -366,11 +507,14 @@ class SpaceIndex:
         thread: str | None = None,
         resource: str | None = None,
         at: int | None = None,
+        now: float | None = None,
     ) -> list[Hit]:
         """The ``k`` best records for ``query``, lane by lane (see the module docstring).
 
         ``at`` searches the space as it was at that revision. Each record appears once
-        (its best chunk), tagged with the narrowest lane it was found in.
+        (its best chunk), tagged with the narrowest lane it was found in. ``now``
+        (epoch seconds; default the clock) is what time phrases in the query are
+        resolved against ("yesterday", "last week").
         """
         if mode not in _MODES:
             raise ValueError(f"mode must be one of {', '.join(_MODES)}")
@@ -385,7 +529,8 @@ class SpaceIndex:
             if lane == "agent" and agent is None:
                 continue
             allow = self._lane_filter(agent, thread, resource, at, lane)
-            for doc, score in self._rank(query, vector, mode, allow, k * 3):
+            ranked = self._rank(query, vector, mode, allow, k * 3, now or time.time())
+            for doc, score in ranked:
                 chunk = self._chunks[doc]
                 if (chunk.region, chunk.key) in seen:
                     continue
@@ -412,6 +557,7 @@ class SpaceIndex:
         mode: SearchMode,
         allow: Callable[[npt.NDArray[np.int64]], npt.NDArray[np.bool_]],
         depth: int,
+        now: float,
     ) -> list[tuple[int, float]]:
         if mode == "lexical":
             return self._lexical.search(query, depth, allow=allow)
@@ -419,8 +565,95 @@ class SpaceIndex:
         by_vector = self._vector.search(vector, depth, allow=allow)
         if mode == "vector":
             return by_vector
-        by_words = self._lexical.search(query, depth, allow=allow)
-        return rrf([by_vector, by_words], limit=depth)
+        return self._hybrid(query, vector, allow, depth, now, by_vector)
+
+    def _hybrid(
+        self,
+        query: str,
+        vector: npt.NDArray[np.float32],
+        allow: Allow,
+        depth: int,
+        now: float,
+        by_vector: list[tuple[int, float]],
+    ) -> list[tuple[int, float]]:
+        """Vector similarity, then each of the `Techniques` on the candidates it found."""
+        use = self.techniques
+        candidates = {doc for doc, _ in by_vector}
+        window = None
+        if use.time:
+            window = find_time_window(query, dt.datetime.fromtimestamp(now, dt.UTC))
+        in_window: Allow | None = None
+        if window is not None:
+            start, end = window.start, window.end
+
+            def in_window(ids: npt.NDArray[np.int64]) -> npt.NDArray[np.bool_]:
+                ids = np.asarray(ids, dtype=np.int64)
+                moment = self._time[ids]
+                return allow(ids) & (moment >= start) & (moment < end)
+
+            candidates.update(doc for doc, _ in self._vector.search(vector, depth, allow=in_window))
+            query = without_time_words(query, window)
+        rare: dict[int, float] = {}
+        if use.rare_words:
+            words = [word for word in query.split() if self._rare(word)]
+            found = self._lexical.search(" ".join(words), depth, allow=allow) if words else []
+            best = max((score for _, score in found), default=1.0) or 1.0
+            rare = {doc: score / best for doc, score in found}
+            candidates.update(rare)
+        if use.neighbours:
+            after = self._next[np.fromiter(candidates, dtype=np.int64, count=len(candidates))]
+            after = after[after >= 0]
+            candidates.update(after[allow(after)].tolist())
+        scores = self._similarity(candidates, vector)
+        if use.summaries:
+            self._follow_summaries(scores, vector, allow)
+        for doc, score in rare.items():
+            scores[doc] += _RARE_WEIGHT * score
+        if in_window is not None and scores:
+            docs = np.fromiter(scores, dtype=np.int64, count=len(scores))
+            for doc in docs[in_window(docs)].tolist():
+                scores[doc] += _IN_WINDOW
+        return sorted(scores.items(), key=lambda item: -item[1])[:depth]
+
+    def _rare(self, word: str) -> bool:
+        """Whether ``word`` (as the query has it) is held by few chunks, but some."""
+        terms = tokenize(word)
+        return bool(terms) and all(
+            0 < self._lexical.document_frequency(term) <= _RARE_DF for term in terms
+        )
+
+    def _similarity(self, docs: set[int], vector: npt.NDArray[np.float32]) -> dict[int, float]:
+        """Each chunk's cosine to ``vector``; with neighbours, also in its context."""
+        if not docs:
+            return {}
+        ids = np.fromiter(docs, dtype=np.int64, count=len(docs))
+        own = self._vectors[ids] @ vector
+        if self.techniques.neighbours:
+            before = self._prev[ids]
+            has = before >= 0
+            context = self._vectors[ids].copy()
+            context[has] += _CONTEXT_WEIGHT * self._vectors[before[has]]
+            norms = np.linalg.norm(context, axis=1)
+            norms[norms == 0] = 1.0
+            own = np.maximum(own, (context @ vector) / norms)
+        return dict(zip(ids.tolist(), own.tolist(), strict=True))
+
+    def _follow_summaries(
+        self, scores: dict[int, float], vector: npt.NDArray[np.float32], allow: Allow
+    ) -> None:
+        """Bring forward the sources of the best-matching summaries (in place)."""
+        ranked = sorted(scores, key=lambda doc: -scores[doc])
+        summaries = [doc for doc in ranked if doc in self._sources]
+        sources: set[int] = set()
+        for doc in summaries[:_SUMMARIES_FOLLOWED]:
+            for key in self._sources[doc]:
+                sources.update(self._current.get((DataRegion.MEMORY, key), ()))
+        if not sources:
+            return
+        ids = np.fromiter(sources, dtype=np.int64, count=len(sources))
+        ids = ids[allow(ids)]
+        for doc, score in self._similarity(set(ids.tolist()), vector).items():
+            scores[doc] = max(scores.get(doc, -1.0), score + _VIA_SUMMARY)
 
     def _lane_filter(
         self,
@@ -461,6 +694,21 @@ def _write_snapshot(path: Path, state: dict[str, Any]) -> None:
     with partial.open("wb") as f:
         np.savez(f, **state)
     partial.replace(path)  # atomic: a crash leaves the old snapshot or the new one
+
+
+def _moment(value: object, written: float) -> float:
+    """A memory's time: metadata ``time`` (epoch seconds or ISO 8601), else its write time."""
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return float(value)
+    if isinstance(value, str):
+        try:
+            moment = dt.datetime.fromisoformat(value)
+        except ValueError:
+            return float(written)
+        if moment.tzinfo is None:
+            moment = moment.replace(tzinfo=dt.UTC)
+        return moment.timestamp()
+    return float(written)
 
 
 def _str_or_none(value: object) -> str | None:

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+import datetime as dt
+from typing import Annotated, Literal
 
 from fastapi import APIRouter, Query, Request
 
-from nucleusmem.recall._service import RecallService, SearchHit
+from nucleusmem.recall._service import IndexStatus, RecallService, SearchHit
 from nucleusmem.server._deps import AtQuery, SessionDep, SpacePath, parse_at
-from nucleusmem.space._models import Name
+from nucleusmem.space._models import Name, RecallSettings, SpaceInfo
 
 __all__ = ["router"]
 
@@ -28,6 +29,10 @@ async def search(
     thread: Annotated[Name | None, Query(description="Look in this thread first")] = None,
     resource: Annotated[Name | None, Query(description="Then in this resource")] = None,
     at: AtQuery = None,
+    now: Annotated[
+        dt.datetime | None,
+        Query(description="Resolve time phrases ('last week') against this moment"),
+    ] = None,
 ) -> list[SearchHit]:
     """The ``k`` best records for ``q``: thread lane, resource, agent, then the space."""
     recall: RecallService = request.app.state.recall
@@ -41,12 +46,24 @@ async def search(
         thread=thread,
         resource=resource,
         at=parse_at(at),
+        now=now,
     )
 
 
 @router.get("/spaces/{space}/index")
-async def index_status(request: Request, space: SpacePath, session: SessionDep) -> dict[str, Any]:
-    """The space's search index: embedder, indexed revision, what it indexed and skipped."""
-    await session.get_space(space)  # read access, as for a search
+async def index_status(request: Request, space: SpacePath, session: SessionDep) -> IndexStatus:
+    """The space's index on this node: embedder, indexed revision, skips, any rebuild."""
     recall: RecallService = request.app.state.recall
-    return recall.status(space) or {"embedder": recall.embedder.name, "started": False}
+    return await recall.status(session.principal, space)
+
+
+@router.put("/spaces/{space}/recall")
+async def set_recall(
+    request: Request, space: SpacePath, session: SessionDep, body: RecallSettings
+) -> SpaceInfo:
+    """Choose the space's embedder and indexing policy (owner only).
+
+    The index is rebuilt in the background; searches use the old one until it is done.
+    """
+    recall: RecallService = request.app.state.recall
+    return await recall.configure(session.principal, space, body)

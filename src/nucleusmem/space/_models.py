@@ -31,6 +31,7 @@ __all__ = [
     "Record",
     "RecordKey",
     "RecordWrite",
+    "RecallSettings",
     "SpaceInfo",
     "SpaceKind",
     "SpaceName",
@@ -115,8 +116,25 @@ class PrincipalInfo(_Model):
     created_at: float = 0.0
 
 
+class RecallSettings(_Model):
+    """How a space is indexed for search: the embedder and the low-noise policy.
+
+    ``embedder`` names one of the node's embedders (``hashing``, ``minilm``,
+    ``openai``; None: the node's default). Changing it, or the policy, rebuilds the
+    space's index in the background; searches use the old index until the new one
+    has caught up. The policy fields are those of `IndexPolicy` (None turns a rule off).
+    """
+
+    embedder: Name | None = None
+    min_chars: int | None = Field(default=12, ge=0, le=100_000)
+    skip_greetings: bool = True
+    skip_tool_json: bool = True
+    short_error_chars: int | None = Field(default=200, ge=0, le=100_000)
+    near_duplicate_cosine: float | None = Field(default=0.97, gt=0.0, le=1.0)
+
+
 class SpaceInfo(_Model):
-    """A MemSpace: its kind, owner, members, quota and history retention.
+    """A MemSpace: its kind, owner, members, quota, history retention and search settings.
 
     ``used_bytes`` counts the content and metadata of live records and comm records.
     ``history_retention_s`` is how long old versions must be kept (None: forever).
@@ -129,6 +147,7 @@ class SpaceInfo(_Model):
     quota_bytes: int | None = Field(default=None, ge=0)
     history_retention_s: float | None = Field(default=None, gt=0)
     description: str = Field(default="", max_length=1024)
+    recall: RecallSettings = Field(default_factory=RecallSettings)
     created_at: float = 0.0
     revision: int = 0
     used_bytes: int = 0

@@ -103,6 +103,8 @@ class MemSpaceService:
         self._write_locks: dict[str, asyncio.Lock] = {}
         self.known = KnownVersions()
         """Versions this node last saw of keys it writes (see `KnownVersions`)."""
+        self.on_settings_change: list[Callable[[str], None]] = []
+        """Called with a space's name whenever its settings change (or it is deleted)."""
 
     async def __aenter__(self) -> MemSpaceService:
         await self.start()
@@ -147,7 +149,10 @@ class MemSpaceService:
                     if not registered.done():
                         registered.set_result(None)
                     async for event in watch:
-                        self._spaces.pop(event.key[len(K.space()) :].decode(), None)
+                        space = event.key[len(K.space()) :].decode()
+                        self._spaces.pop(space, None)
+                        for callback in self.on_settings_change:
+                            callback(space)
             except asyncio.CancelledError:
                 raise
             except Exception as exc:

@@ -11,6 +11,7 @@ from nucleusmem.space._models import (
     Mode,
     Mount,
     PrincipalInfo,
+    RecallSettings,
     SpaceInfo,
     SpaceKind,
     check_name,
@@ -139,6 +140,20 @@ class Session(CommCalls):
             reads={K.space(space): info.revision},
         )
         return info.model_copy(update={"members": members, "revision": revision})
+
+    async def set_recall(self, space: str, recall: RecallSettings) -> SpaceInfo:
+        """Change how ``space`` is indexed for search (owner only).
+
+        Every node's index of the space follows: it rebuilds in the background and
+        serves the old index until the new one has caught up.
+        """
+        info = await self._svc.check(self.principal, space, "owner")
+        stored = info.model_copy(update={"recall": recall, "revision": 0, "used_bytes": 0})
+        revision = await self._store.commit(
+            [Put(K.space(space), stored.model_dump_json().encode())],
+            reads={K.space(space): info.revision},
+        )
+        return info.model_copy(update={"recall": recall, "revision": revision})
 
     # mounts -------------------------------------------------------------------------
     async def mount(self, agent: str, space: str, *, mode: Mode = Mode.RW) -> Mount:
