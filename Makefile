@@ -4,7 +4,7 @@ VENV    := .venv
 BIN     := $(VENV)/bin
 STAMP   := $(VENV)/.installed
 
-.PHONY: run test lint typecheck pytest bench bench-quick etcd clean
+.PHONY: run test lint typecheck pytest bench bench-quick bench-deps etcd clean
 
 $(STAMP): pyproject.toml
 	$(PY) -m venv $(VENV)
@@ -41,13 +41,19 @@ pytest: $(STAMP) etcd
 
 test: lint typecheck pytest
 
-bench: $(STAMP) etcd
+# Mem0, the peer recall_bench.py compares with (not needed by the tests).
+bench-deps: $(STAMP)
+	$(BIN)/pip install --quiet -e '.[dev,bench]'
+
+bench: bench-deps etcd
 	$(BIN)/python bench/kv_bench.py
 	$(BIN)/python bench/comm_bench.py
+	$(BIN)/python bench/recall_bench.py
 
-bench-quick: $(STAMP) etcd
+bench-quick: bench-deps etcd
 	$(BIN)/python bench/kv_bench.py --quick
 	$(BIN)/python bench/comm_bench.py --quick
+	$(BIN)/python bench/recall_bench.py --quick
 
 clean:
 	rm -rf $(VENV) build src/*.egg-info .mypy_cache .ruff_cache .pytest_cache

@@ -52,12 +52,15 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from _conversations import generate
+from _recall_evidence import TECHNIQUES, measure_evidence
+from _recall_ingest import measure_ingest
 from kv_bench import median, percentile
 from nucleusmem.recall._fusion import rrf
 from nucleusmem.recall._lexical import LexicalIndex
 from nucleusmem.recall._vector import VectorIndex
 
-PHASES = ("index",)
+PHASES = ("index", "ingest", "evidence")
 DIMENSIONS = 384
 ITEMS = 100_000
 CLUSTERS = 1_000
@@ -76,6 +79,7 @@ class Plan:
     queries: int
     recall_queries: int
     single_adds: int
+    ingest_items: int
 
     @classmethod
     def make(cls, *, quick: bool) -> Plan:
@@ -86,6 +90,7 @@ class Plan:
             queries=200 if quick else 1_000,
             recall_queries=200 if quick else 1_000,
             single_adds=1_000 if quick else 5_000,
+            ingest_items=10_000 if quick else 50_000,
         )
 
 
@@ -298,6 +303,80 @@ def bench_index(plan: Plan, report: Report, corpus: Corpus) -> None:
     report.add("index", Row("hybrid search p99", "ms", p99), hybrid_search_p99_ms_100k=p99)
 
 
+def bench_ingest(plan: Plan, report: Report, corpus: Corpus) -> None:
+    """The ``ingest`` phase: memories written and indexed, over raw KV commits."""
+    n = plan.ingest_items
+    result = measure_ingest(corpus.documents[:n], corpus.vectors[:n], rounds=plan.rounds)
+    report.add(
+        "ingest",
+        Row("raw KV commits (batches of 100)", "rec/s", result.raw_per_s),
+        ingest_raw_kv_per_s=result.raw_per_s,
+    )
+    report.add(
+        "ingest",
+        Row("written and indexed (batches of 100)", "rec/s", result.ours_per_s),
+        ingest_ours_per_s=result.ours_per_s,
+    )
+    report.add(
+        "ingest",
+        Row("ours over raw KV", "", result.ratio, ">= 0.5"),
+        ingest_vs_kv_ratio=result.ratio,
+    )
+
+
+def bench_evidence(plan: Plan, report: Report, corpus: Corpus) -> None:
+    """The ``evidence`` phase: the conversation set, technique gains, Mem0 side by side."""
+    sessions, questions = (40, 200) if plan.quick else (160, 700)
+    conversations = generate(sessions=sessions, turns_per_session=24, questions=questions)
+    found = measure_evidence(conversations)
+    report.results.update(found)
+    for mode in ("lexical", "vector", "hybrid"):
+        target = (
+            ">= "
+            + str(
+                round(
+                    max(
+                        found["evidence_recall_at_10_lexical"],
+                        found["evidence_recall_at_10_vector"],
+                    ),
+                    3,
+                )
+            )
+            if mode == "hybrid"
+            else ""
+        )
+        report.add(
+            "evid",
+            Row(f"evidence recall@10, {mode}", "", found[f"evidence_recall_at_10_{mode}"], target),
+        )
+    report.add(
+        "evid",
+        Row(
+            "hybrid without the techniques", "", found["evidence_recall_at_10_hybrid_no_techniques"]
+        ),
+    )
+    for name in TECHNIQUES:
+        report.add("evid", Row(f"gain of {name}", "", found[f"technique_gain_{name}"]))
+    report.add("evid", Row("our adds, one per call", "/s", found["ours_adds_per_s"]))
+    report.add("evid", Row("our hybrid search p50", "ms", found["ours_hybrid_search_p50_ms"]))
+    if "mem0_unavailable" in found:
+        report.add("evid", Row(f"Mem0 not run: {found['mem0_unavailable']}", "", None))
+        return
+    add_speedup = found["ours_adds_per_s"] / found["mem0_adds_per_s"]
+    search_speedup = found["mem0_search_p50_ms"] / found["ours_hybrid_search_p50_ms"]
+    report.add("evid", Row("Mem0 adds, one per call", "/s", found["mem0_adds_per_s"]))
+    report.add("evid", Row("Mem0 search p50", "ms", found["mem0_search_p50_ms"]))
+    report.add("evid", Row("Mem0 evidence recall@10", "", found["mem0_evidence_recall_at_10"]))
+    report.add(
+        "evid", Row("add speedup over Mem0", "x", add_speedup, ">= 5"), mem0_add_speedup=add_speedup
+    )
+    report.add(
+        "evid",
+        Row("search speedup over Mem0", "x", search_speedup, ">= 2"),
+        mem0_search_speedup=search_speedup,
+    )
+
+
 # -- driver ----------------------------------------------------------------------------
 
 KEYS = {
@@ -318,6 +397,21 @@ KEYS = {
         "hybrid_search_p50_ms_100k",
         "hybrid_search_p99_ms_100k",
     ),
+    "ingest": ("ingest_raw_kv_per_s", "ingest_ours_per_s", "ingest_vs_kv_ratio"),
+    "evidence": (
+        "evidence_recall_at_10_lexical",
+        "evidence_recall_at_10_vector",
+        "evidence_recall_at_10_hybrid",
+        "evidence_recall_at_10_hybrid_no_techniques",
+        *(f"technique_gain_{name}" for name in TECHNIQUES),
+        "ours_adds_per_s",
+        "ours_hybrid_search_p50_ms",
+        "mem0_adds_per_s",
+        "mem0_search_p50_ms",
+        "mem0_evidence_recall_at_10",
+        "mem0_add_speedup",
+        "mem0_search_speedup",
+    ),
 }
 
 
@@ -330,7 +424,11 @@ def run(plan: Plan, phases: list[str]) -> Report:
     corpus = make_corpus(ITEMS, max(plan.queries, plan.recall_queries) + plan.single_adds)
     data_s = time.perf_counter() - started
     report.add("data", Row("make the synthetic corpus", "s", data_s), data_s=data_s)
-    benches: dict[str, Callable[[Plan, Report, Corpus], None]] = {"index": bench_index}
+    benches: dict[str, Callable[[Plan, Report, Corpus], None]] = {
+        "index": bench_index,
+        "ingest": bench_ingest,
+        "evidence": bench_evidence,
+    }
     for phase in phases:
         try:
             benches[phase](plan, report, corpus)
