@@ -84,6 +84,7 @@ class Watch:
         self._pump: asyncio.Task[None] | None = None
         self._ready = asyncio.Event()
         self._closed = False
+        self._failed: BaseException | None = None
         self._wanted = ProgressWanted()
         self._unanswered = False  # a marker was asked for and has not been queued yet
         self._queued_marker: Progress | None = None  # the last marker queued, until taken
@@ -181,7 +182,29 @@ class Watch:
         if self._closed:
             raise StopAsyncIteration
         await self.start()
-        item = await self._queue.get()
+        failed, self._failed = self._failed, None
+        return self._take(failed if failed is not None else await self._queue.get())
+
+    def ready_changes(self, limit: int) -> list[Event | Progress]:
+        """Up to ``limit`` events and markers already received, without waiting.
+
+        For consumers that take changes in batches: after one `next_change`, this
+        collects what else has arrived. An error queued behind them is raised by the
+        next call once they are taken.
+        """
+        taken: list[Event | Progress] = []
+        while len(taken) < limit and not self._closed and self._failed is None:
+            try:
+                item = self._queue.get_nowait()
+            except asyncio.QueueEmpty:
+                break
+            if isinstance(item, BaseException) and taken:
+                self._failed = item  # raised by the next call, after these are used
+                break
+            taken.append(self._take(item))
+        return taken
+
+    def _take(self, item: Event | Progress | BaseException) -> Event | Progress:
         if isinstance(item, BaseException):
             self._closed = True
             raise item

@@ -293,11 +293,7 @@ class SpaceIndex:
             self._watch = watch
             while True:
                 batch = [await watch.next_change()]
-                while len(batch) < self.batch_size:  # take what is already queued
-                    try:
-                        batch.append(await watch.next_change(timeout_s=0.005))
-                    except TimeoutError:
-                        break
+                batch += watch.ready_changes(self.batch_size - 1)  # what else has come
                 changes = []
                 for event in batch:
                     if isinstance(event, Progress):  # nothing more up to its revision
