@@ -236,10 +236,7 @@ class AsyncSpaceBase:
         whole space; each hit says which lane it came from. Time phrases in the query
         ("last week") are resolved against ``now`` (default: the clock).
         """
-        search = getattr(self.api, "search", None)
-        if search is None:
-            raise ConfigurationError("this client's session cannot search")
-        hits: builtins.list[SearchHit] = await search(
+        hits: builtins.list[SearchHit] = await self._recall_call("search")(
             self.name,
             query,
             k=k,

@@ -134,12 +134,7 @@ class Session(CommCalls):
                 raise NotFound("member", principal)
         else:
             members[principal] = mode
-        stored = info.model_copy(update={"members": members, "revision": 0, "used_bytes": 0})
-        revision = await self._store.commit(
-            [Put(K.space(space), stored.model_dump_json().encode())],
-            reads={K.space(space): info.revision},
-        )
-        return info.model_copy(update={"members": members, "revision": revision})
+        return await self._update_settings(info, members=members)
 
     async def set_recall(self, space: str, recall: RecallSettings) -> SpaceInfo:
         """Change how ``space`` is indexed for search (owner only).
@@ -148,12 +143,16 @@ class Session(CommCalls):
         serves the old index until the new one has caught up.
         """
         info = await self._svc.check(self.principal, space, "owner")
-        stored = info.model_copy(update={"recall": recall, "revision": 0, "used_bytes": 0})
+        return await self._update_settings(info, recall=recall)
+
+    async def _update_settings(self, info: SpaceInfo, **changes: object) -> SpaceInfo:
+        """Store ``info`` with ``changes``; `Conflict` if the settings moved meanwhile."""
+        stored = info.model_copy(update={**changes, "revision": 0, "used_bytes": 0})
         revision = await self._store.commit(
-            [Put(K.space(space), stored.model_dump_json().encode())],
-            reads={K.space(space): info.revision},
+            [Put(K.space(info.name), stored.model_dump_json().encode())],
+            reads={K.space(info.name): info.revision},
         )
-        return info.model_copy(update={"recall": recall, "revision": revision})
+        return info.model_copy(update={**changes, "revision": revision})
 
     # mounts -------------------------------------------------------------------------
     async def mount(self, agent: str, space: str, *, mode: Mode = Mode.RW) -> Mount:
