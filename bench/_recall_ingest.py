@@ -1,7 +1,7 @@
 """Ingest for the recall benchmark: memories written and indexed, against raw KV commits.
 
 Both sides write the same records, in batches of ``batch`` (one transaction each), to a
-fresh SQLite file:
+fresh SQLite file, or with ``url`` to a fresh space of that store:
 
 - **raw**: `Store.commit` of the records' encoded values under their keys: what the
   KV engine alone does for the same bytes;
@@ -10,7 +10,8 @@ fresh SQLite file:
   embedder looks the precomputed vectors up, so embedding time is left out on both
   sides (it is the model's cost, not ours).
 
-Rounds alternate raw and ours on fresh files; the result is the median of each side.
+Rounds alternate raw and ours on fresh files (or spaces); the result is the median of each
+side.
 """
 
 from __future__ import annotations
@@ -78,14 +79,23 @@ class IngestResult:
 
 
 def measure_ingest(
-    texts: Sequence[str], vectors: npt.NDArray[np.float32], *, batch: int = 100, rounds: int = 3
+    texts: Sequence[str],
+    vectors: npt.NDArray[np.float32],
+    *,
+    batch: int = 100,
+    rounds: int = 3,
+    url: str | None = None,
 ) -> IngestResult:
     """Write ``texts`` (with ``vectors``) both ways, ``rounds`` times; see the module doc."""
-    return asyncio.run(_measure(texts, vectors, batch, rounds))
+    return asyncio.run(_measure(texts, vectors, batch, rounds, url))
 
 
 async def _measure(
-    texts: Sequence[str], vectors: npt.NDArray[np.float32], batch: int, rounds: int
+    texts: Sequence[str],
+    vectors: npt.NDArray[np.float32],
+    batch: int,
+    rounds: int,
+    url: str | None,
 ) -> IngestResult:
     writes = [RecordWrite(key=f"m/{i:07d}", content=text) for i, text in enumerate(texts)]
     batches = [writes[i : i + batch] for i in range(0, len(writes), batch)]
@@ -94,20 +104,22 @@ async def _measure(
     raw: list[float] = []
     ours: list[float] = []
     with tempfile.TemporaryDirectory(prefix="recall-ingest-") as tmp:
-        for round_no in range(rounds):
-            raw.append(len(writes) / await _raw(Path(tmp) / f"raw-{round_no}.db", batches))
+        for n in range(rounds):
+            raw_url = url or f"sqlite://{Path(tmp) / f'raw-{n}.db'}"
+            raw.append(len(writes) / await _raw(raw_url, f"raw-{n}", batches))
             embedder = LookupEmbedder(lookup, vectors.shape[1])
-            seconds = await _ours(Path(tmp) / f"ours-{round_no}.db", batches, embedder)
+            ours_url = url or f"sqlite://{Path(tmp) / f'ours-{n}.db'}"
+            seconds = await _ours(ours_url, f"ours-{n}", batches, embedder)
             if embedder.misses:
                 raise RuntimeError(f"{embedder.misses} texts had no precomputed vector")
             ours.append(len(writes) / seconds)
     return IngestResult(statistics.median(raw), statistics.median(ours), rounds)
 
 
-async def _raw(path: Path, batches: list[list[RecordWrite]]) -> float:
-    async with open_store(f"sqlite://{path}") as store:
+async def _raw(url: str, space: str, batches: list[list[RecordWrite]]) -> float:
+    async with open_store(url) as store:
         now = time.time()
-        prefix = K.data("bench", DataRegion.MEMORY)
+        prefix = K.data(space, DataRegion.MEMORY)
         encoded = [
             [Put(prefix + w.key.encode(), encode_record(w, now)) for w in chunk]
             for chunk in batches
@@ -118,20 +130,22 @@ async def _raw(path: Path, batches: list[list[RecordWrite]]) -> float:
         return time.perf_counter() - started
 
 
-async def _ours(path: Path, batches: list[list[RecordWrite]], embedder: LookupEmbedder) -> float:
+async def _ours(
+    url: str, space: str, batches: list[list[RecordWrite]], embedder: LookupEmbedder
+) -> float:
     async with (
-        open_store(f"sqlite://{path}") as store,
+        open_store(url) as store,
         MemSpaceService(store, retention_interval_s=None) as service,
     ):
         recall = RecallService(service, embedder=embedder)
         session = service.session("bench")
-        await session.create_space("bench")
-        await recall.search("bench", "bench", _WARM_UP)  # opens the index, empty
-        index = await recall._index("bench")
+        await session.create_space(space)
+        await recall.search("bench", space, _WARM_UP)  # opens the index, empty
+        index = await recall._index(space)
         started = time.perf_counter()
         last = 0
         for chunk in batches:
-            last = (await session.write("bench", chunk, region=DataRegion.MEMORY))[-1].revision
+            last = (await session.write(space, chunk, region=DataRegion.MEMORY))[-1].revision
         await index.wait_for(last, timeout_s=600)
         seconds = time.perf_counter() - started
         indexed = index.indexed

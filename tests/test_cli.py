@@ -144,6 +144,32 @@ def test_mounts(nm: Run) -> None:
     assert nm("mounts", "planner").stdout.strip() == "no mounts"
 
 
+def test_search_and_per_space_recall_settings(nm: Run) -> None:
+    nm("space", "create", "team")
+    nm("put", "team", "db", "The billing database runs PostgreSQL 15 on the primary host")
+    nm("put", "team", "hi", "hello there")
+    nm("put", "team", "cache", "Redis caches the session tokens for thirty minutes")
+    hits = json.loads(nm("--json", "search", "team", "billing database").stdout)
+    assert hits[0]["key"] == "db" and hits[0]["revision"] >= 1
+    assert nm("--json", "search", "team", "hello there", "--mode", "lexical").stdout == "[]\n"
+
+    shown = nm("--json", "space", "recall", "team", "--skip-greetings", "off", "--min-chars", "off")
+    settings = json.loads(shown.stdout)
+    assert settings["skip_greetings"] is False and settings["min_chars"] is None
+    assert settings["skip_tool_json"] is True  # what was not given stays as it was
+    status = json.loads(nm("--json", "space", "index", "team").stdout)
+    assert status["embedder"].startswith("hashing") and status["settings"] == settings
+    assert "indexed_revision:" in nm("space", "index", "team").stdout
+    hits = json.loads(nm("--json", "search", "team", "hello there", "--mode", "lexical").stdout)
+    assert [h["key"] for h in hits] == ["hi"]  # greetings are indexed now
+
+    unknown = nm("space", "recall", "team", "--embedder", "nosuch", status=1).stderr
+    assert unknown.startswith("error: no embedder 'nosuch'")
+    assert "min_chars" in nm("space", "recall", "team", "--min-chars", "-3", status=1).stderr
+    assert nm("space", "index", "nosuch", status=1).stderr.startswith("error: space 'nosuch'")
+    nm("space", "recall", "team", "--skip-greetings", "maybe", status=2)
+
+
 def test_errors_exit_1_and_usage_errors_exit_2(nm: Run) -> None:
     nm("space", "create", "team")
     missing = nm("get", "team", "nope", status=1)

@@ -8,6 +8,8 @@ random vectors are not representative of them.
 from __future__ import annotations
 
 import math
+import random
+import re
 import threading
 
 import numpy as np
@@ -15,7 +17,7 @@ import numpy.typing as npt
 import pytest
 
 from nucleusmem.recall._fusion import rrf
-from nucleusmem.recall._lexical import LexicalIndex, tokenize
+from nucleusmem.recall._lexical import STOP_WORDS, LexicalIndex, _stem, tokenize
 from nucleusmem.recall._vector import Allow, VectorIndex
 
 F32 = npt.NDArray[np.float32]
@@ -199,6 +201,42 @@ def test_one_at_a_time_adds_and_removes_match_brute_force() -> None:
     assert recall(index, queries) >= 0.95
 
 
+def test_batch_adds_match_brute_force_as_lists_move() -> None:
+    vectors, queries = clustered(4_000, 3, seed=7)
+    index = VectorIndex(DIM, exact_below=500)
+    rng = np.random.default_rng(7)
+    holds: dict[int, F32] = {}  # id -> the vector it holds
+    unused = 0
+    for size in [300, 1, 250, 40, 7, 60, 30, 1, 50, 60, 25, 120, 3, 40, 300, 900, 400]:
+        # A batch crowding one list makes it outgrow its room and move (or the arena
+        # repack) while other lists take their rows in place. Some ids are replaced
+        # and one comes twice (the last one wins); some are removed after each batch.
+        new = np.arange(unused, unused + size - size // 4)
+        unused += len(new)
+        again = rng.choice(sorted(holds), min(len(holds), size // 4), replace=False)
+        ids = np.concatenate([new, again, new[:1] if size > 1 else []]).astype(np.int64)
+        batch = vectors[rng.integers(0, len(vectors), len(ids))]
+        if size % 2 == 0:
+            crowd = batch[0] + 0.01 * rng.standard_normal((size // 2, DIM))
+            batch[: size // 2] = unit(crowd)
+        index.add(ids, batch)
+        holds.update(zip(ids.tolist(), batch, strict=True))
+        gone = rng.choice(sorted(holds), size // 5, replace=False)
+        index.remove(gone)
+        for doc in gone.tolist():
+            del holds[doc]
+        assert len(index) == len(holds)
+        docs = sorted(holds)
+        held = np.stack([holds[doc] for doc in docs])
+        for query in queries:
+            expected = dict(zip(docs, (held @ query).tolist(), strict=True))
+            every_list = index.search(query, len(docs), nprobe=index.nlist)
+            for found in (index.exact_search(query, len(docs)), every_list):
+                assert len(found) == len(docs)
+                assert dict(found) == pytest.approx(expected, abs=1e-5)
+    assert index.nlist > 1
+
+
 def test_concurrent_readers_with_one_writer() -> None:
     vectors, queries = clustered(8_000, 20, seed=5)
     index = VectorIndex(DIM, exact_below=500)
@@ -317,6 +355,95 @@ def test_lexical_remove_update_and_filter() -> None:
     every_fiftieth = big.search("common", 3, allow=lambda ids: ids % 50 == 1)
     assert len(every_fiftieth) == 3 and all(doc % 50 == 1 for doc, _ in every_fiftieth)
     assert big.search("common", 3, allow=lambda ids: ids < 0) == []
+
+
+def reference_tokenize(text: str) -> list[str]:
+    """`tokenize` as first written: the regex over the lowercased text, word by word."""
+    words = re.findall(r"\w+", text.lower())
+    return [_stem(word) for word in words if word not in STOP_WORDS]
+
+
+TRICKY = [
+    "The Cats' toys -- and THE mice's: queries, classes, buses; analysis!",
+    "Café au lait in ZÜRICH, naïve façades, Straße, İstanbul, ǅemal",
+    "ΟΔΟΣ ΣΑΣ. ΑΣ'Α ΑΣ.Α Σ σ ς 'Σ' ΣΣ",  # noqa: RUF001 (lowercasing Σ looks at its neighbours)
+    "don’t — “quoted” … emoji😀here 東京に行きました x²³ ½ e\u0301 snake_case __init__",  # noqa: RUF001
+    "tabs\tand\nnewlines\x1cfile\x1dgroup\u00a0nbsp\u3000ideographic\u2028line",
+    "nul\x00inside\x00text",
+    "",
+    "the and of a an is it",
+    "dogs dogs DOGS dog's dogs' boss bosses glass glasses species series news",
+    "2024-03-15 10:30 user_42 id#7 v1.2.3 e-mail foo@bar.com",
+]
+
+
+def test_tokenize_keeps_its_output() -> None:
+    rng = random.Random(11)
+    alphabet = [*"aAbBzZ09_ .,;:'\"-!?\t\n", "\x00", "\x1c", "\u00a0", "\u3000", "é", "É", "ß"]
+    alphabet += ["Σ", "σ", "ς", "İ", "ǅ", "’", "—", "東", "😀", "²", "\u0301", "\ud800"]  # noqa: RUF001
+    words = ["The", "cats", "queries", "is", "Bus", "glasses", "s", "t", "ÉTÉS", "ΟΔΟΣ"]
+    sample = [*TRICKY]
+    for _ in range(3_000):
+        pieces = rng.choices(alphabet, k=rng.randrange(12))
+        pieces += rng.choices(words, k=rng.randrange(4))
+        rng.shuffle(pieces)
+        sample.append("".join(pieces))
+    for text in sample:
+        assert tokenize(text) == reference_tokenize(text), repr(text)
+
+
+def assert_same_index(one: LexicalIndex, other: LexicalIndex, queries: list[str]) -> None:
+    assert len(one) == len(other)
+    for query in queries:
+        assert one.search(query, 40) == other.search(query, 40), query
+        every = one.search(query, 10_000, allow=lambda ids: ids % 3 != 0)
+        assert every == other.search(query, 10_000, allow=lambda ids: ids % 3 != 0), query
+        for term in tokenize(query):
+            assert one.document_frequency(term) == other.document_frequency(term), term
+
+
+def test_add_many_is_add_of_each_pair_in_turn() -> None:
+    rng = random.Random(5)
+    vocabulary = ["cat", "cats", "dog", "Dogs", "the", "and", "queries", "query", "Zürich"]
+    vocabulary += [f"word{i}" for i in range(300)] + [f"Rare{i}s" for i in range(3_000)]
+
+    def text() -> str:
+        if rng.random() < 0.05:
+            return rng.choice(TRICKY)
+        return " ".join(rng.choices(vocabulary, k=rng.randrange(0, 40)))  # words repeat
+
+    one_by_one, batched = LexicalIndex(), LexicalIndex()
+    queries = ["cat", "dogs queries", "word7 word7 word8", "zurich zürich", "rare5 rare17"]
+    queries += [text() for _ in range(20)]
+    for size in [1, 3, 700, 12, 60, 0, 2, 250, 1_500, 5, 40, 400, 1]:
+        # new ids, ids held already (replaced), and ids named twice in the batch
+        docs = [rng.randrange(3_000) for _ in range(size)]
+        docs += rng.choices(docs, k=size // 5)
+        rng.shuffle(docs)
+        texts = [text() for _ in docs]
+        for doc, each in zip(docs, texts, strict=True):
+            one_by_one.add(doc, each)
+        batched.add_many(docs, texts)
+        assert_same_index(one_by_one, batched, queries)
+        for doc in rng.sample(range(3_000), 1_200):  # dead slots pile up and are compacted
+            one_by_one.remove(doc)
+            batched.remove(doc)
+        assert_same_index(one_by_one, batched, queries)
+    batched.add_many(np.arange(5, dtype=np.int64), ["numpy ids"] * 5)  # type: ignore[arg-type]
+    assert [doc for doc, _ in batched.search("numpy", 10)] == [0, 1, 2, 3, 4]
+
+
+def test_add_many_checks_before_it_changes_anything() -> None:
+    index = corpus_index()
+    with pytest.raises(ValueError):
+        index.add_many([1, 2], ["only one text"])
+    with pytest.raises(TypeError):
+        index.add_many([8, 1.5], ["bird", "bird"])  # type: ignore[list-item]
+    with pytest.raises(TypeError):
+        index.add_many([8, 9], ["bird", None])  # type: ignore[list-item]
+    assert len(index) == 7 and index.search("bird", 5) == []
+    index.add_many([], [])
+    assert [doc for doc, _ in index.search("cat", 5)] == [2, 1]
 
 
 # -- rrf --------------------------------------------------------------------------------

@@ -180,3 +180,19 @@ async def test_a_restarted_index_resumes_instead_of_reembedding(
     assert other.resumed_from is None and other.indexed == 22  # 21 records, one updated
     assert "h3." in other.search("service 3 host", k=1, at=old - 1)[0].text  # from history
     await other.aclose()
+
+
+async def test_versions_replayed_in_one_batch_leave_only_the_newest_alive(
+    session: Session,
+) -> None:
+    first = await put(session, "plan", "The launch is planned for Tuesday in Lisbon.")
+    await put(session, "plan", "The launch moved to Friday in Porto.")
+    await put(session, "other", "Unrelated note about the weekly sync.")
+    index = await opened(session)  # replays all three writes in one batch
+    try:
+        hits = index.search("launch Lisbon Porto", k=5, mode="lexical")
+        assert [(h.key, "Porto" in h.text) for h in hits] == [("plan", True)]
+        then = index.search("launch Lisbon Porto", k=5, mode="lexical", at=first)
+        assert [(h.key, "Lisbon" in h.text) for h in then] == [("plan", True)]
+    finally:
+        await index.aclose()

@@ -222,12 +222,14 @@ class SQLiteStore(Store):
             head = self._head_of(conn)
             if snapshot is not None:
                 check_readable(snapshot, head, self._floor_of(conn))
+            checked = [*reads, *(w.key for w in writes)] if snapshot is not None else [*reads]
+            newest = _newest_versions(conn, checked)  # one statement for every compared key
             conflict = first_conflict(
                 writes,
                 reads,
                 prefix_reads,
                 snapshot,
-                lambda key: _live_revision(conn, key),
+                lambda key: _mod_revision(newest.get(key)),
                 lambda prefix: _newest_under(conn, prefix),
             )
             if conflict is not None:
@@ -239,27 +241,25 @@ class SQLiteStore(Store):
                         raise LeaseExpired(write.lease)
             if not writes:
                 return head
-            return self._apply(conn, head, writes)
+            return self._apply(conn, head, writes, newest)
 
         return await self._write(txn)
 
-    def _apply(self, conn: sqlite3.Connection, head: int, writes: tuple[Write, ...]) -> int:
+    def _apply(
+        self,
+        conn: sqlite3.Connection,
+        head: int,
+        writes: tuple[Write, ...],
+        known: Mapping[bytes, _Newest | None],
+    ) -> int:
+        """Append ``writes`` as revision ``head + 1``; ``known`` holds some keys' newest rows."""
         revision = head + 1
         cache = self._live if conn is self._inline else {}
-        keys = [w.key for w in writes if w.key not in cache]
-        found: dict[bytes, tuple[int, int] | None] = {}
-        if keys:  # the live versions of keys not in the cache: one index seek each
-            found = dict.fromkeys(keys)
-            found |= {
-                key: (created, version) if value is not None else None
-                for key, value, created, version in conn.execute(
-                    f"WITH w(k) AS (VALUES {','.join(['(?)'] * len(keys))}) "
-                    "SELECT h.key, h.value, h.create_revision, h.version FROM w JOIN kv_history h "
-                    "ON h.key = w.k AND h.revision = "
-                    "(SELECT MAX(revision) FROM kv_history WHERE key = w.k)",
-                    keys,
-                )
-            }
+        found: dict[bytes, tuple[int, int] | None] = {
+            key: _live_of(row) for key, row in known.items()
+        }
+        missing = [w.key for w in writes if w.key not in cache and w.key not in found]
+        found |= {key: _live_of(row) for key, row in _newest_versions(conn, missing).items()}
         now: dict[bytes, tuple[int, int] | None] = {}
         rows: list[tuple[bytes, int, bytes | None, int | None, int, int]] = []
         for write in writes:
@@ -510,7 +510,7 @@ class SQLiteStore(Store):
         ]
         conn.execute("DELETE FROM kv_leases WHERE id = ?", (lease_id,))
         if keys:
-            self._apply(conn, self._head_of(conn), tuple(Delete(k) for k in keys))
+            self._apply(conn, self._head_of(conn), tuple(Delete(k) for k in keys), {})
 
     async def _sweep_expired(self) -> None:
         """Delete the keys of expired leases, at one new revision per lease."""
@@ -569,13 +569,37 @@ def _kv(key: bytes, row: tuple[Any, ...] | None) -> KeyValue | None:
     return KeyValue(key, row[0], row[1], row[2], row[3], row[4])
 
 
-def _live_revision(conn: sqlite3.Connection, key: bytes) -> int:
-    row = conn.execute(
-        "SELECT revision, value IS NULL FROM kv_history WHERE key = ? "
-        "ORDER BY revision DESC LIMIT 1",
-        (key,),
-    ).fetchone()
-    return 0 if row is None or row[1] else int(row[0])
+_Newest = tuple[int, bool, int, int]
+"""A key's newest row: (revision, is a deletion, create revision, version)."""
+
+_KEYS_PER_STATEMENT = 500
+
+
+def _newest_versions(conn: sqlite3.Connection, keys: list[bytes]) -> dict[bytes, _Newest | None]:
+    """The newest row of each of ``keys`` (None for a key never written), by index seeks."""
+    out: dict[bytes, _Newest | None] = dict.fromkeys(keys)
+    unique = list(out)
+    for start in range(0, len(unique), _KEYS_PER_STATEMENT):
+        chunk = unique[start : start + _KEYS_PER_STATEMENT]
+        for key, revision, deleted, created, version in conn.execute(
+            f"WITH w(k) AS (VALUES {','.join(['(?)'] * len(chunk))}) "
+            "SELECT h.key, h.revision, h.value IS NULL, h.create_revision, h.version "
+            "FROM w JOIN kv_history h ON h.key = w.k AND h.revision = "
+            "(SELECT MAX(revision) FROM kv_history WHERE key = w.k)",
+            chunk,
+        ):
+            out[key] = (revision, bool(deleted), created, version)
+    return out
+
+
+def _mod_revision(newest: _Newest | None) -> int:
+    """A key's current mod revision, 0 if it is absent."""
+    return 0 if newest is None or newest[1] else newest[0]
+
+
+def _live_of(newest: _Newest | None) -> tuple[int, int] | None:
+    """(create revision, version) of a live key, None if it is absent."""
+    return None if newest is None or newest[1] else (newest[2], newest[3])
 
 
 def _newest_under(conn: sqlite3.Connection, prefix: bytes) -> tuple[bytes, int] | None:

@@ -35,7 +35,7 @@ import numpy.typing as npt
 from pydantic import BaseModel
 
 from nucleusmem.errors import Compacted
-from nucleusmem.kv import EventType, KeyValue, Progress, Store, Watch
+from nucleusmem.kv import EventType, Progress, Store, Watch
 from nucleusmem.recall._embedder import Embedder
 from nucleusmem.recall._lexical import LexicalIndex, tokenize
 from nucleusmem.recall._policy import IndexPolicy, chunk_text
@@ -60,6 +60,7 @@ _VIA_SUMMARY = 0.05  # a source of a matching summary, over its own similarity
 _SUMMARIES_FOLLOWED = 3  # the best summaries whose sources come forward
 _RARE_DF = 5  # a query word held by at most this many chunks is rare
 _RARE_WEIGHT = 0.1  # the rare-word score (BM25 over the best), added to similarity
+_NO_METADATA: dict[str, Any] = {}
 _COLUMNS = (
     "_born",
     "_died",
@@ -108,6 +109,10 @@ class Hit(BaseModel):
     lane: str
     chunk: int
     text: str
+
+
+_Change = tuple[DataRegion, str, bytes | None, int]
+"""A write to index: region, record key, stored value (None: deleted), revision."""
 
 
 @dataclass(slots=True)
@@ -219,14 +224,14 @@ class SpaceIndex:
                 await self.wait_for(head, timeout_s=600.0)
                 return
             self._reset()
-        changes: list[tuple[DataRegion, str, KeyValue | None, int]] = []
+        changes: list[_Change] = []
         for region in self.regions if floor else ():
             prefix = K.data(self.space, region)
             after: bytes | None = None
             while True:
                 page = await self.store.range(prefix, revision=floor, after=after, limit=1000)
                 for kv in page.items:
-                    changes.append((region, kv.key[len(prefix) :].decode(), kv, kv.revision))
+                    changes.append((region, kv.key[len(prefix) :].decode(), kv.value, kv.revision))
                 if not page.more:
                     break
                 after = page.items[-1].key
@@ -288,25 +293,22 @@ class SpaceIndex:
             raise
 
     async def _follow_watch(self, start: int) -> None:
-        prefixes = {K.data(self.space, r): r for r in self.regions}
-        async with self.store.watch(K.data(self.space), start_revision=start) as watch:
+        base = K.data(self.space)
+        regions = {region.value.encode(): region for region in self.regions}
+        async with self.store.watch(base, start_revision=start) as watch:
             self._watch = watch
             while True:
                 batch = [await watch.next_change()]
                 batch += watch.ready_changes(self.batch_size - 1)  # what else has come
-                changes = []
+                changes: list[_Change] = []
                 for event in batch:
                     if isinstance(event, Progress):  # nothing more up to its revision
                         continue
-                    for prefix, region in prefixes.items():
-                        if event.key.startswith(prefix):
-                            key = event.key[len(prefix) :].decode()
-                            kv = (
-                                KeyValue(event.key, event.value, event.revision, 0, 0)
-                                if event.type is EventType.PUT
-                                else None
-                            )
-                            changes.append((region, key, kv, event.revision))
+                    name, _, key = event.key[len(base) :].partition(b"/")
+                    region = regions.get(name)
+                    if region is not None:
+                        value = event.value if event.type is EventType.PUT else None
+                        changes.append((region, key.decode(), value, event.revision))
                 try:
                     await self._apply(changes)
                 except Exception:  # an embedder failure must not stop the index for good
@@ -323,30 +325,44 @@ class SpaceIndex:
             self._progress.notify_all()
 
     # -- indexing ----------------------------------------------------------------------
-    async def _apply(self, changes: Sequence[tuple[DataRegion, str, KeyValue | None, int]]) -> None:
-        texts: list[str] = []
-        pending: list[tuple[_Chunk, dict[str, Any]]] = []
-        for region, key, kv, revision in changes:
-            self._retire(region, key, revision)
-            if kv is None:
+    async def _apply(self, changes: Sequence[_Change]) -> None:
+        """Index ``changes`` (in revision order): retire replaced chunks, add new ones."""
+        pending: list[_Chunk] = []
+        values: list[dict[str, Any]] = []
+        died: list[int] = []  # per pending chunk: _ALIVE, or when a later change replaced it
+        in_batch: dict[tuple[DataRegion, str], list[int]] = {}
+        skip_reason = self.policy.skip_reason
+        for region, key, stored, revision in changes:
+            place = (region, key)
+            if place in self._current:
+                self._retire(region, key, revision)
+            for replaced in in_batch.pop(place, ()):
+                died[replaced] = revision
+            if stored is None:
                 continue
-            value = json.loads(kv.value)
+            value = json.loads(stored.decode())
             content: str = value.get("c", "")
-            reason = self.policy.skip_reason(content)
+            reason = skip_reason(content)
             if reason is not None:
                 self.skipped[reason] += 1
                 continue
             self.indexed += 1
+            mine = in_batch[place] = []
             for n, piece in enumerate(chunk_text(content)):
-                pending.append((_Chunk(key, region, n, piece, revision), value))
-                texts.append(piece)
-        if not texts:
+                mine.append(len(pending))
+                pending.append(_Chunk(key, region, n, piece, revision))
+                values.append(value)
+                died.append(_ALIVE)
+        if not pending:
             return
-        vectors = await asyncio.to_thread(self.embedder.embed, texts)
-        keep = np.asarray(self._not_near_duplicates(vectors, [v for _, v in pending]))
-        if not keep.all():
-            self.skipped["near_duplicate"] += int((~keep).sum())
-        self._add([p for p, kept in zip(pending, keep, strict=True) if kept], vectors[keep])
+        vectors = await asyncio.to_thread(self.embedder.embed, [c.text for c in pending])
+        keep = self._not_near_duplicates(vectors, values)
+        if not all(keep):
+            self.skipped["near_duplicate"] += keep.count(False)
+            kept = [i for i, k in enumerate(keep) if k]
+            pending, values = [pending[i] for i in kept], [values[i] for i in kept]
+            died, vectors = [died[i] for i in kept], vectors[kept]
+        self._add(pending, values, died, vectors)
 
     def _not_near_duplicates(
         self, vectors: npt.NDArray[np.float32], values: list[dict[str, Any]]
@@ -370,40 +386,53 @@ class SpaceIndex:
         return keep
 
     def _add(
-        self, pending: Sequence[tuple[_Chunk, dict[str, Any]]], vectors: npt.NDArray[np.float32]
+        self,
+        chunks: Sequence[_Chunk],
+        values: Sequence[dict[str, Any]],
+        died: Sequence[int],
+        vectors: npt.NDArray[np.float32],
     ) -> None:
-        """Index ``pending`` chunks (with their record values) and their ``vectors``."""
-        if not pending:
+        """Index ``chunks`` (with their record values, death revisions and vectors)."""
+        if not chunks:
             return
         first = len(self._chunks)
-        docs = np.arange(first, first + len(pending), dtype=np.int64)
-        while len(self._born) < first + len(pending):
+        end = first + len(chunks)
+        while len(self._born) < end:
             self._grow()
-        for doc, (chunk, value) in zip(docs.tolist(), pending, strict=True):
-            metadata = value.get("m") or {}
+        code, last_in_thread = self._code, self._last_in_thread
+        agents, threads, resources, private, moments = [], [], [], [], []
+        for doc, chunk, value, death in zip(range(first, end), chunks, values, died, strict=True):
+            metadata = value.get("m")
             if not isinstance(metadata, dict):
-                metadata = {}
-            self._born[doc] = chunk.revision
-            self._agent[doc] = self._code(value.get("a"))
-            thread = self._thread[doc] = self._code(value.get("t"))
-            self._resource[doc] = self._code(_str_or_none(metadata.get("resource")))
-            self._private[doc] = bool(metadata.get("private"))
-            self._time[doc] = _moment(metadata.get("time"), value.get("w", 0.0))
+                metadata = _NO_METADATA
+            agents.append(code(value.get("a")))
+            thread = code(value.get("t"))
+            threads.append(thread)
+            resources.append(code(_str_or_none(metadata.get("resource"))))
+            private.append(bool(metadata.get("private")))
+            moments.append(_moment(metadata.get("time"), value.get("w", 0.0)))
             if thread and chunk.region is DataRegion.MEMORY:
-                before = self._last_in_thread.get(thread, -1)
+                before = last_in_thread.get(thread, -1)
                 self._prev[doc] = before
                 if before >= 0:
                     self._next[before] = doc
-                self._last_in_thread[thread] = doc
+                last_in_thread[thread] = doc
             sources = metadata.get("sources")
             if chunk.region is DataRegion.SUMMARY and isinstance(sources, list):
                 self._sources[doc] = [key for key in sources[:1000] if isinstance(key, str)]
-            self._chunks.append(chunk)
-            self._current.setdefault((chunk.region, chunk.key), []).append(doc)
-            self._lexical.add(doc, chunk.text)
-        self._vectors[docs] = vectors
-        self._vector.add(docs, vectors)
-        self._died[docs] = _ALIVE  # last: a chunk is searchable once all of it is in place
+            if death == _ALIVE:
+                self._current.setdefault((chunk.region, chunk.key), []).append(doc)
+        self._born[first:end] = [chunk.revision for chunk in chunks]
+        self._agent[first:end] = agents
+        self._thread[first:end] = threads
+        self._resource[first:end] = resources
+        self._private[first:end] = private
+        self._time[first:end] = moments
+        self._vectors[first:end] = vectors
+        self._chunks.extend(chunks)
+        self._lexical.add_many(range(first, end), [chunk.text for chunk in chunks])
+        self._vector.add(np.arange(first, end, dtype=np.int64), vectors)
+        self._died[first:end] = died  # last: a chunk is searchable once all of it is in place
 
     def _grow(self) -> None:
         for name in _COLUMNS:
@@ -467,7 +496,7 @@ class SpaceIndex:
         for doc, chunk in enumerate(self._chunks):
             if self._died[doc] == _ALIVE:
                 self._current.setdefault((chunk.region, chunk.key), []).append(doc)
-            self._lexical.add(doc, chunk.text)
+        self._lexical.add_many(range(n), [chunk.text for chunk in self._chunks])
         if n:
             self._vector.add(list(range(n)), self._vectors[:n])
         self.skipped = Counter(meta["skipped"])

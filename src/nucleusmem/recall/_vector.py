@@ -136,17 +136,21 @@ class VectorIndex:
             raise ValueError(f"{len(id_array)} ids for {len(rows)} vectors")
         if len(id_array) == 0:
             return
-        if int(id_array.min()) < 0:
-            raise ValueError("ids must be non-negative")
-        if len(id_array) > 1:
-            last = len(id_array) - 1 - np.unique(id_array[::-1], return_index=True)[1]
-            if len(last) != len(id_array):
+        if len(id_array) == 1:
+            lowest = highest = int(id_array[0])
+        else:
+            ordered = np.sort(id_array)
+            lowest, highest = int(ordered[0]), int(ordered[-1])
+            if (ordered[1:] == ordered[:-1]).any():
+                last = len(id_array) - 1 - np.unique(id_array[::-1], return_index=True)[1]
                 id_array, rows = id_array[last], rows[last]
-        self._forget(id_array)
-        if int(id_array.max()) >= len(self._where):
-            grown = np.full(max(int(id_array.max()) + 1, 2 * len(self._where)), -1, np.int64)
+        if lowest < 0:
+            raise ValueError("ids must be non-negative")
+        if highest >= len(self._where):
+            grown = np.full(max(highest + 1, 2 * len(self._where)), -1, np.int64)
             grown[: len(self._where)] = self._where
             self._where = grown
+        self._forget(id_array)
         layout = self._layout
         total = self._live + len(id_array)
         if layout.centroids is None:
@@ -164,7 +168,10 @@ class VectorIndex:
 
     def remove(self, ids: Sequence[int] | npt.ArrayLike) -> None:
         """Forget these ids (absent ones are ignored); their rows become tombstones."""
-        self._forget(np.asarray(ids, dtype=np.int64).reshape(-1))
+        id_array = np.asarray(ids, dtype=np.int64).reshape(-1)
+        if len(id_array) > 1:
+            id_array = np.unique(id_array[(id_array >= 0) & (id_array < len(self._where))])
+        self._forget(id_array)
         layout = self._layout
         if layout.centroids is not None and self._live * 4 <= layout.trained_size:
             self._train(*self._live_rows(layout))
@@ -271,7 +278,10 @@ class VectorIndex:
         )
 
     def _forget(self, ids: _I64) -> None:
-        """Tombstone the rows of those of ``ids`` that are present."""
+        """Tombstone the rows of those of ``ids`` that are present.
+
+        One id may be anything; several must be distinct and below ``len(_where)``.
+        """
         if len(ids) == 1:  # the common case, without the array operations
             doc = int(ids[0])
             row = int(self._where[doc]) if 0 <= doc < len(self._where) else -1
@@ -280,12 +290,12 @@ class VectorIndex:
                 self._where[doc] = -1
                 self._live -= 1
             return
-        ids = np.unique(ids[(ids >= 0) & (ids < len(self._where))])
         rows = self._where[ids]
         rows = rows[rows >= 0]
-        self._layout.alive[rows] = False
-        self._where[ids] = -1
-        self._live -= len(rows)
+        if len(rows):
+            self._layout.alive[rows] = False
+            self._where[ids] = -1
+            self._live -= len(rows)
 
     def _live_rows(self, layout: _Layout) -> tuple[_I64, _F32]:
         """The ids and vectors of every live row, list by list."""
@@ -306,30 +316,33 @@ class VectorIndex:
                 layout.segments[n] = _Segment(segment.start, segment.size + 1, segment.capacity)
                 return
         counts = np.bincount(lists, minlength=len(layout.segments))
-        touched = np.flatnonzero(counts).tolist()
-        moving = [
-            n for n in touched if layout.segments[n].size + counts[n] > layout.segments[n].capacity
-        ]
-        room = sum(2 * (layout.segments[n].size + int(counts[n])) for n in moving)
+        touched = np.flatnonzero(counts)
+        numbers, added = touched.tolist(), counts[touched].tolist()
+        olds = [layout.segments[n] for n in numbers]
+        moving = [i for i, old in enumerate(olds) if old.size + added[i] > old.capacity]
+        room = sum(2 * (olds[i].size + added[i]) for i in moving)
         if layout.used + room > len(layout.ids):
             layout = self._repack(layout, counts)
+            olds = [layout.segments[n] for n in numbers]
             moving = []
-        for n in moving:
-            self._move(layout, n, 2 * (layout.segments[n].size + int(counts[n])))
+        for i in moving:
+            olds[i] = self._move(layout, numbers[i], 2 * (olds[i].size + added[i]))
+        # Each row goes to its list's first free row plus its rank among the list's new
+        # rows: past the published size, so readers see none of them until the end.
+        free = np.fromiter((old.start + old.size for old in olds), np.int64, len(olds))
+        shift = np.zeros(len(counts), dtype=np.int64)
+        shift[touched] = free - (np.cumsum(counts) - counts)[touched]
         order = np.argsort(lists, kind="stable")
-        bounds = np.searchsorted(lists[order], np.arange(len(layout.segments) + 1))
-        for n in touched:
-            picked = order[bounds[n] : bounds[n + 1]]
-            segment = layout.segments[n]
-            first = segment.start + segment.size
-            last = first + len(picked)
-            layout.vectors[first:last] = rows[picked]
-            layout.ids[first:last] = ids[picked]
-            layout.alive[first:last] = True
-            self._where[ids[picked]] = np.arange(first, last)
-            layout.segments[n] = _Segment(segment.start, last - segment.start, segment.capacity)
+        targets = np.empty(len(lists), dtype=np.int64)
+        targets[order] = np.arange(len(lists)) + shift[lists[order]]
+        layout.vectors[targets] = rows
+        layout.ids[targets] = ids
+        layout.alive[targets] = True
+        self._where[ids] = targets
+        for n, old, more in zip(numbers, olds, added, strict=True):
+            layout.segments[n] = _Segment(old.start, old.size + more, old.capacity)
 
-    def _move(self, layout: _Layout, n: int, capacity: int) -> None:
+    def _move(self, layout: _Layout, n: int, capacity: int) -> _Segment:
         """Copy list ``n`` to fresh rows at the end of the arena, with this capacity."""
         old = layout.segments[n]
         start, end = layout.used, layout.used + old.size
@@ -339,10 +352,17 @@ class VectorIndex:
         live = np.flatnonzero(layout.alive[start:end]) + start
         self._where[layout.ids[live]] = live
         layout.used += capacity
-        layout.segments[n] = _Segment(start, old.size, capacity)
+        moved = _Segment(start, old.size, capacity)
+        layout.segments[n] = moved
+        return moved
 
     def _repack(self, layout: _Layout, extra: npt.NDArray[np.int64]) -> _Layout:
-        """Publish a fresh arena holding the live rows, with room for ``extra`` more per list."""
+        """Publish a fresh arena holding the live rows, with room for ``extra`` more per list.
+
+        Vectors go straight from the old arena to the new one, list by list: gathering
+        them first would fault in as many fresh pages again, which costs more than the
+        copy itself.
+        """
         rows, live = _live_positions(layout)
         fresh = self._new_layout(
             layout.centroids,
@@ -350,8 +370,19 @@ class VectorIndex:
             trained_size=layout.trained_size,
             typical=layout.typical,
         )
-        lists = np.repeat(np.arange(len(live)), live)
-        self._append(fresh, lists, layout.ids[rows], layout.vectors[rows])
+        starts = np.array([segment.start for segment in fresh.segments], dtype=np.int64)
+        firsts = np.cumsum(live) - live  # where each list's rows begin in ``rows``
+        for n, (start, first, count) in enumerate(
+            zip(starts.tolist(), firsts.tolist(), live.tolist(), strict=True)
+        ):
+            into = fresh.vectors[start : start + count]  # "clip": "raise" buffers ``out``
+            np.take(layout.vectors, rows[first : first + count], axis=0, out=into, mode="clip")
+            fresh.segments[n] = _Segment(start, count, fresh.segments[n].capacity)
+        targets = np.repeat(starts - firsts, live) + np.arange(len(rows))
+        ids = layout.ids[rows]
+        fresh.ids[targets] = ids
+        fresh.alive[targets] = True
+        self._where[ids] = targets
         self._layout = fresh
         return fresh
 
@@ -446,6 +477,9 @@ def _top(ids: _I64, scores: _F32, k: int) -> list[tuple[int, float]]:
 
 def _nearest(rows: _F32, centroids: _F32) -> npt.NDArray[np.intp]:
     """The index of each row's nearest centroid by dot product, in bounded chunks."""
+    if len(rows) == 1:  # a matrix-vector product beats a one-row matrix product
+        nearest: npt.NDArray[np.intp] = np.dot(centroids, rows[0]).argmax(keepdims=True)
+        return nearest
     out = np.empty(len(rows), dtype=np.intp)
     for start in range(0, len(rows), _CHUNK_ROWS):
         chunk = rows[start : start + _CHUNK_ROWS]
@@ -466,10 +500,12 @@ def _spherical_kmeans(
     centroids = sample[rng.choice(sample_size, nlist, replace=False)].copy()
     for _ in range(iterations):
         assigned = _nearest(sample, centroids)
-        counts = np.bincount(assigned, minlength=nlist)
-        starts = np.concatenate([[0], np.cumsum(counts)[:-1]])[counts > 0]
+        ends = np.cumsum(np.bincount(assigned, minlength=nlist)).tolist()
+        grouped = sample[np.argsort(assigned, kind="stable")]
         sums = np.zeros_like(centroids)
-        sums[counts > 0] = np.add.reduceat(sample[np.argsort(assigned)], starts, axis=0)
+        for n, (first, last) in enumerate(zip([0, *ends[:-1]], ends, strict=True)):
+            if last > first:  # a slice sum: np.add.reduceat is three times slower
+                sums[n] = grouped[first:last].sum(axis=0)
         norms = np.linalg.norm(sums, axis=1)
         empty = norms == 0
         if empty.any():
