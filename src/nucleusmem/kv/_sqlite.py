@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import os
 import secrets
 import sqlite3
@@ -219,7 +220,7 @@ class SQLiteStore(Store):
         snapshot: int | None,
     ) -> int:
         def txn(conn: sqlite3.Connection) -> int:
-            head = self._head_of(conn)
+            head, head_time = _head_and_time(conn)
             if snapshot is not None:
                 check_readable(snapshot, head, self._floor_of(conn))
             checked = [*reads, *(w.key for w in writes)] if snapshot is not None else [*reads]
@@ -241,7 +242,7 @@ class SQLiteStore(Store):
                         raise LeaseExpired(write.lease)
             if not writes:
                 return head
-            return self._apply(conn, head, writes, newest)
+            return self._apply(conn, head, head_time, writes, newest)
 
         return await self._write(txn)
 
@@ -249,10 +250,14 @@ class SQLiteStore(Store):
         self,
         conn: sqlite3.Connection,
         head: int,
+        head_time: float,
         writes: tuple[Write, ...],
         known: Mapping[bytes, _Newest | None],
     ) -> int:
-        """Append ``writes`` as revision ``head + 1``; ``known`` holds some keys' newest rows."""
+        """Append ``writes`` as revision ``head + 1``, at or after ``head_time``.
+
+        ``known`` holds the newest rows of some of the keys, read in this transaction.
+        """
         revision = head + 1
         cache = self._live if conn is self._inline else {}
         found: dict[bytes, tuple[int, int] | None] = {
@@ -273,8 +278,7 @@ class SQLiteStore(Store):
                 live = (prev[0], prev[1] + 1) if prev else (revision, 1)
                 now[key] = live
                 rows.append((key, revision, write.value, write.lease, *live))  # type: ignore[union-attr]
-        last = conn.execute("SELECT time FROM kv_revisions WHERE revision = ?", (head,)).fetchone()
-        at = max(self._now(), last[0] if last else 0.0)
+        at = max(self._now(), head_time)
         conn.execute("INSERT INTO kv_revisions VALUES (?, ?)", (revision, at))
         conn.executemany("INSERT INTO kv_history VALUES (?, ?, ?, ?, ?, ?)", rows)
         if conn is self._inline:  # taken into the cache once the commit is durable
@@ -510,7 +514,7 @@ class SQLiteStore(Store):
         ]
         conn.execute("DELETE FROM kv_leases WHERE id = ?", (lease_id,))
         if keys:
-            self._apply(conn, self._head_of(conn), tuple(Delete(k) for k in keys), {})
+            self._apply(conn, *_head_and_time(conn), tuple(Delete(k) for k in keys), {})
 
     async def _sweep_expired(self) -> None:
         """Delete the keys of expired leases, at one new revision per lease."""
@@ -569,6 +573,14 @@ def _kv(key: bytes, row: tuple[Any, ...] | None) -> KeyValue | None:
     return KeyValue(key, row[0], row[1], row[2], row[3], row[4])
 
 
+def _head_and_time(conn: sqlite3.Connection) -> tuple[int, float]:
+    """The newest revision and its time ((0, 0.0) in an empty store)."""
+    row = conn.execute(
+        "SELECT revision, time FROM kv_revisions ORDER BY revision DESC LIMIT 1"
+    ).fetchone()
+    return (0, 0.0) if row is None else (int(row[0]), float(row[1]))
+
+
 _Newest = tuple[int, bool, int, int]
 """A key's newest row: (revision, is a deletion, create revision, version)."""
 
@@ -578,18 +590,26 @@ _KEYS_PER_STATEMENT = 500
 def _newest_versions(conn: sqlite3.Connection, keys: list[bytes]) -> dict[bytes, _Newest | None]:
     """The newest row of each of ``keys`` (None for a key never written), by index seeks."""
     out: dict[bytes, _Newest | None] = dict.fromkeys(keys)
+    if not out:
+        return out
     unique = list(out)
     for start in range(0, len(unique), _KEYS_PER_STATEMENT):
         chunk = unique[start : start + _KEYS_PER_STATEMENT]
-        for key, revision, deleted, created, version in conn.execute(
-            f"WITH w(k) AS (VALUES {','.join(['(?)'] * len(chunk))}) "
-            "SELECT h.key, h.revision, h.value IS NULL, h.create_revision, h.version "
-            "FROM w JOIN kv_history h ON h.key = w.k AND h.revision = "
-            "(SELECT MAX(revision) FROM kv_history WHERE key = w.k)",
-            chunk,
-        ):
+        rows = conn.execute(_newest_sql(len(chunk)), chunk)
+        for key, revision, deleted, created, version in rows:
             out[key] = (revision, bool(deleted), created, version)
     return out
+
+
+@functools.cache
+def _newest_sql(count: int) -> str:
+    """The statement `_newest_versions` runs for ``count`` keys."""
+    return (
+        f"WITH w(k) AS (VALUES {','.join(['(?)'] * count)}) "
+        "SELECT h.key, h.revision, h.value IS NULL, h.create_revision, h.version "
+        "FROM w JOIN kv_history h ON h.key = w.k AND h.revision = "
+        "(SELECT MAX(revision) FROM kv_history WHERE key = w.k)"
+    )
 
 
 def _mod_revision(newest: _Newest | None) -> int:

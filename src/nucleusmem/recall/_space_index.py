@@ -435,11 +435,16 @@ class SpaceIndex:
         self._died[first:end] = died  # last: a chunk is searchable once all of it is in place
 
     def _grow(self) -> None:
+        """Double every column's capacity (the new rows blank)."""
         for name in _COLUMNS:
             column = getattr(self, name)
-            linked = name in ("_prev", "_next")  # -1: no neighbour
-            blank = np.full_like(column, -1) if linked else np.zeros_like(column)
-            setattr(self, name, np.concatenate([column, blank]))
+            shape = (2 * len(column), *column.shape[1:])
+            if name in ("_prev", "_next"):  # -1: no neighbour
+                grown = np.full(shape, -1, dtype=column.dtype)
+            else:  # zeroed pages from the OS: only the rows copied in are touched now
+                grown = np.zeros(shape, dtype=column.dtype)
+            grown[: len(column)] = column
+            setattr(self, name, grown)
 
     def _retire(self, region: DataRegion, key: str, revision: int) -> None:
         for doc in self._current.pop((region, key), []):
