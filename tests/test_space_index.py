@@ -196,3 +196,14 @@ async def test_versions_replayed_in_one_batch_leave_only_the_newest_alive(
         assert [(h.key, "Lisbon" in h.text) for h in then] == [("plan", True)]
     finally:
         await index.aclose()
+
+
+async def test_a_near_identical_rewrite_in_one_batch_is_not_dropped(session: Session) -> None:
+    await put(session, "plan", "The launch is planned for Tuesday in Lisbon at noon.")
+    await put(session, "plan", "The launch is planned for Tuesday in Lisbon at noon!")
+    index = await opened(session)  # both versions in one batch, checked for near-duplicates
+    try:
+        hits = index.search("launch Lisbon", k=5, mode="lexical")
+        assert [(h.key, h.text.endswith("!")) for h in hits] == [("plan", True)]
+    finally:
+        await index.aclose()

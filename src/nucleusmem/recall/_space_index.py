@@ -356,7 +356,7 @@ class SpaceIndex:
         if not pending:
             return
         vectors = await asyncio.to_thread(self.embedder.embed, [c.text for c in pending])
-        keep = self._not_near_duplicates(vectors, values)
+        keep = self._not_near_duplicates(vectors, values, died)
         if not all(keep):
             self.skipped["near_duplicate"] += keep.count(False)
             kept = [i for i, k in enumerate(keep) if k]
@@ -365,14 +365,18 @@ class SpaceIndex:
         self._add(pending, values, died, vectors)
 
     def _not_near_duplicates(
-        self, vectors: npt.NDArray[np.float32], values: list[dict[str, Any]]
+        self, vectors: npt.NDArray[np.float32], values: list[dict[str, Any]], died: list[int]
     ) -> list[bool]:
+        """Per chunk, whether it is kept: not a near-duplicate of a live one in its lane.
+
+        A chunk replaced later in the same batch (``died``) is no twin to the rest.
+        """
         threshold = self.policy.near_duplicate_cosine
         if threshold is None or len(vectors) > _NEAR_DUPLICATE_BATCH:
             return [True] * len(vectors)  # bulk loads (start, catch-up) skip the check
         keep: list[bool] = []
         kept: list[tuple[npt.NDArray[np.float32], object, object]] = []  # this batch's
-        for vector, value in zip(vectors, values, strict=True):
+        for vector, value, death in zip(vectors, values, died, strict=True):
             agent, thread = value.get("a"), value.get("t")
             twins = [float(v @ vector) for v, a, t in kept if a == agent and t == thread]
             if self._chunks and not (twins and max(twins) >= threshold):
@@ -381,7 +385,7 @@ class SpaceIndex:
                 twins += [best[0][1]] if best else []
             duplicate = bool(twins) and max(twins) >= threshold
             keep.append(not duplicate)
-            if not duplicate:
+            if not duplicate and death == _ALIVE:
                 kept.append((vector, agent, thread))
         return keep
 
