@@ -63,7 +63,7 @@ import numpy.typing as npt
 
 from _conversations import generate
 from _recall_evidence import TECHNIQUES, measure_evidence
-from _recall_ingest import measure_ingest
+from _recall_ingest import IngestResult, measure_ingest
 from kv_bench import median, percentile
 from nucleusmem.recall._fusion import rrf
 from nucleusmem.recall._lexical import LexicalIndex
@@ -231,7 +231,7 @@ def recall_at_10(
     allow: Callable[[npt.NDArray[np.int64]], npt.NDArray[np.bool_]] | None = None,
 ) -> float:
     """Mean share of the exact top 10 that the approximate search returns."""
-    hits = 0
+    hits = 0.0
     for query in queries:
         exact = {doc for doc, _ in index.exact_search(query, 10, allow=allow)}
         found = {doc for doc, _ in index.search(query, 10, allow=allow)}
@@ -320,21 +320,8 @@ def bench_ingest(plan: Plan, report: Report, corpus: Corpus) -> None:
     n = plan.ingest_items
     texts, vectors = corpus.documents[:n], corpus.vectors[:n]
     result = measure_ingest(texts, vectors, rounds=plan.rounds)
-    report.add(
-        "ingest",
-        Row("SQLite: raw KV commits", "rec/s", result.raw_per_s),
-        ingest_raw_kv_per_s=result.raw_per_s,
-    )
-    report.add(
-        "ingest",
-        Row("SQLite: written and indexed", "rec/s", result.ours_per_s),
-        ingest_ours_per_s=result.ours_per_s,
-    )
-    report.add(
-        "ingest",
-        Row("SQLite: ours over raw KV", "", result.ratio, ">= 0.5"),
-        ingest_vs_kv_ratio=result.ratio,
-    )
+    keys = ("ingest_raw_kv_per_s", "ingest_ours_per_s", "ingest_vs_kv_ratio")
+    _report_ingest(report, "SQLite", result, keys, ">= 0.5")
     try:
         from nucleusmem.testing.etcd import EtcdServer
 
@@ -347,20 +334,29 @@ def bench_ingest(plan: Plan, report: Report, corpus: Corpus) -> None:
         on_etcd = measure_ingest(texts, vectors, rounds=plan.rounds, url=server.url)
     finally:
         server.stop()
+    keys = ("ingest_raw_etcd_per_s", "ingest_ours_etcd_per_s", "ingest_vs_kv_ratio_etcd")
+    _report_ingest(report, "etcd", on_etcd, keys, "")
+
+
+def _report_ingest(
+    report: Report, store: str, result: IngestResult, keys: tuple[str, str, str], target: str
+) -> None:
+    """Rows and keys (raw, ours, ratio) of one store's ingest ``result``."""
+    raw, ours, ratio = keys
     report.add(
         "ingest",
-        Row("etcd: raw KV commits", "rec/s", on_etcd.raw_per_s),
-        ingest_raw_etcd_per_s=on_etcd.raw_per_s,
+        Row(f"{store}: raw KV commits", "rec/s", result.raw_per_s),
+        **{raw: result.raw_per_s},
     )
     report.add(
         "ingest",
-        Row("etcd: written and indexed", "rec/s", on_etcd.ours_per_s),
-        ingest_ours_etcd_per_s=on_etcd.ours_per_s,
+        Row(f"{store}: written and indexed", "rec/s", result.ours_per_s),
+        **{ours: result.ours_per_s},
     )
     report.add(
         "ingest",
-        Row("etcd: ours over raw KV", "", on_etcd.ratio),
-        ingest_vs_kv_ratio_etcd=on_etcd.ratio,
+        Row(f"{store}: ours over raw KV", "", result.ratio, target),
+        **{ratio: result.ratio},
     )
 
 
