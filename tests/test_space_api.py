@@ -8,6 +8,7 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
+from pydantic import ValidationError
 
 from nucleusmem.errors import (
     AccessDenied,
@@ -17,7 +18,8 @@ from nucleusmem.errors import (
     QuotaExceeded,
     ValueTooLarge,
 )
-from nucleusmem.space import MAX_CONTENT_BYTES, ChangeType, RecordWrite
+from nucleusmem.space import MAX_CONTENT_BYTES, ChangeType, DataRegion, Record, RecordWrite
+from nucleusmem.space._models import trusted_record
 from spaces import Deployment, deployment
 
 
@@ -290,3 +292,27 @@ async def test_recall_settings_per_space(dep: Deployment) -> None:
         await team.set_recall(embedder="no-such-model")
     with pytest.raises(InvalidRequest):
         await team.set_recall(min_chars=-1)
+
+
+def test_trusted_records_are_what_model_construct_makes() -> None:
+    fields = {
+        "space": "team",
+        "region": DataRegion.MEMORY,
+        "key": "a/b",
+        "content": "the blue door",
+        "metadata": {"resource": "house"},
+        "kind": "fact",
+        "agent": None,
+        "thread": "t1",
+        "revision": 7,
+        "created_revision": 3,
+        "version": 2,
+        "time": 1.5,
+        "deleted": False,
+    }
+    fast, slow = trusted_record(dict(fields)), Record.model_construct(**fields)
+    assert fast.__getstate__() == slow.__getstate__()
+    assert fast == slow and fast.model_dump_json() == slow.model_dump_json()
+    assert fast.model_fields_set == set(fields)
+    with pytest.raises(ValidationError):  # still frozen
+        fast.content = "changed"  # type: ignore[misc]

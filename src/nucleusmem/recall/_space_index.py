@@ -60,7 +60,6 @@ _VIA_SUMMARY = 0.05  # a source of a matching summary, over its own similarity
 _SUMMARIES_FOLLOWED = 3  # the best summaries whose sources come forward
 _RARE_DF = 5  # a query word held by at most this many chunks is rare
 _RARE_WEIGHT = 0.1  # the rare-word score (BM25 over the best), added to similarity
-_NO_METADATA: dict[str, Any] = {}
 _COLUMNS = (
     "_born",
     "_died",
@@ -331,16 +330,19 @@ class SpaceIndex:
         values: list[dict[str, Any]] = []
         died: list[int] = []  # per pending chunk: _ALIVE, or when a later change replaced it
         in_batch: dict[tuple[DataRegion, str], list[int]] = {}
-        skip_reason = self.policy.skip_reason
+        current, skip_reason = self._current, self.policy.skip_reason
+        stored_values = [stored for _, _, stored, _ in changes if stored is not None]
+        decoded = iter(_decode_values(stored_values))
         for region, key, stored, revision in changes:
             place = (region, key)
-            if place in self._current:
+            if place in current:
                 self._retire(region, key, revision)
-            for replaced in in_batch.pop(place, ()):
-                died[replaced] = revision
+            if place in in_batch:
+                for replaced in in_batch.pop(place):
+                    died[replaced] = revision
             if stored is None:
                 continue
-            value = json.loads(stored.decode())
+            value = next(decoded)
             content: str = value.get("c", "")
             reason = skip_reason(content)
             if reason is not None:
@@ -403,29 +405,36 @@ class SpaceIndex:
         end = first + len(chunks)
         while len(self._born) < end:
             self._grow()
-        code, last_in_thread = self._code, self._last_in_thread
+        names, last_in_thread, current = self._names, self._last_in_thread, self._current
         agents, threads, resources, private, moments = [], [], [], [], []
         for doc, chunk, value, death in zip(range(first, end), chunks, values, died, strict=True):
-            metadata = value.get("m")
-            if not isinstance(metadata, dict):
-                metadata = _NO_METADATA
-            agents.append(code(value.get("a")))
-            thread = code(value.get("t"))
+            agent, thread = names.get(value.get("a")), names.get(value.get("t"))
+            if agent is None:
+                agent = self._code(value["a"])
+            if thread is None:
+                thread = self._code(value["t"])
+            agents.append(agent)
             threads.append(thread)
-            resources.append(code(_str_or_none(metadata.get("resource"))))
-            private.append(bool(metadata.get("private")))
-            moments.append(_moment(metadata.get("time"), value.get("w", 0.0)))
+            metadata = value.get("m")
+            if isinstance(metadata, dict) and metadata:
+                resources.append(self._code(_str_or_none(metadata.get("resource"))))
+                private.append(bool(metadata.get("private")))
+                moments.append(_moment(metadata.get("time"), value.get("w", 0.0)))
+                sources = metadata.get("sources")
+                if chunk.region is DataRegion.SUMMARY and isinstance(sources, list):
+                    self._sources[doc] = [key for key in sources[:1000] if isinstance(key, str)]
+            else:
+                resources.append(0)
+                private.append(False)
+                moments.append(float(value.get("w", 0.0)))
             if thread and chunk.region is DataRegion.MEMORY:
                 before = last_in_thread.get(thread, -1)
                 self._prev[doc] = before
                 if before >= 0:
                     self._next[before] = doc
                 last_in_thread[thread] = doc
-            sources = metadata.get("sources")
-            if chunk.region is DataRegion.SUMMARY and isinstance(sources, list):
-                self._sources[doc] = [key for key in sources[:1000] if isinstance(key, str)]
             if death == _ALIVE:
-                self._current.setdefault((chunk.region, chunk.key), []).append(doc)
+                current.setdefault((chunk.region, chunk.key), []).append(doc)
         self._born[first:end] = [chunk.revision for chunk in chunks]
         self._agent[first:end] = agents
         self._thread[first:end] = threads
@@ -720,6 +729,19 @@ class SpaceIndex:
             return ok
 
         return allow
+
+
+def _decode_values(stored: list[bytes]) -> list[dict[str, Any]]:
+    """The record values ``stored`` (JSON objects), parsed with one call for the batch."""
+    if not stored:
+        return []
+    try:
+        values = json.loads(b"[%s]" % b",".join(stored))
+    except ValueError:
+        values = None
+    if not isinstance(values, list) or len(values) != len(stored):
+        return [json.loads(value) for value in stored]  # raises for the one that is bad
+    return values
 
 
 def _write_snapshot(path: Path, state: dict[str, Any]) -> None:

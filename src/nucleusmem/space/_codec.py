@@ -15,6 +15,7 @@ from nucleusmem.space._models import (
     DataRegion,
     Record,
     RecordWrite,
+    trusted_record,
 )
 
 __all__ = [
@@ -74,20 +75,22 @@ def _string(text: str) -> bytes:
 def decode_record(space: str, region: DataRegion, key: str, kv: KeyValue) -> Record:
     """A `Record` from its KV entry."""
     value = loads(kv.value)
-    return Record.model_construct(
-        space=space,
-        region=region,
-        key=key,
-        content=value["c"],
-        metadata=value.get("m", {}),
-        kind=value.get("k"),
-        agent=value.get("a"),
-        thread=value.get("t"),
-        revision=kv.revision,
-        created_revision=kv.create_revision,
-        version=kv.version,
-        time=value["w"],
-        deleted=False,
+    return trusted_record(
+        dict(
+            space=space,
+            region=region,
+            key=key,
+            content=value["c"],
+            metadata=value.get("m", {}),
+            kind=value.get("k"),
+            agent=value.get("a"),
+            thread=value.get("t"),
+            revision=kv.revision,
+            created_revision=kv.create_revision,
+            version=kv.version,
+            time=value["w"],
+            deleted=False,
+        )
     )
 
 
@@ -95,20 +98,22 @@ def deleted_record(
     space: str, region: DataRegion, key: str, revision: int, time: float, created: int, version: int
 ) -> Record:
     """The tombstone of a record in its history."""
-    return Record.model_construct(
-        space=space,
-        region=region,
-        key=key,
-        content="",
-        metadata={},
-        kind=None,
-        agent=None,
-        thread=None,
-        revision=revision,
-        created_revision=created,
-        version=version,
-        time=time,
-        deleted=True,
+    return trusted_record(
+        dict(
+            space=space,
+            region=region,
+            key=key,
+            content="",
+            metadata={},
+            kind=None,
+            agent=None,
+            thread=None,
+            revision=revision,
+            created_revision=created,
+            version=version,
+            time=time,
+            deleted=True,
+        )
     )
 
 

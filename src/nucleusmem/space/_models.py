@@ -40,6 +40,7 @@ __all__ = [
     "check_name",
     "check_record_key",
     "check_space_name",
+    "trusted_record",
 ]
 
 MAX_CONTENT_BYTES = 512 * 1024
@@ -189,6 +190,28 @@ class Record(_Model):
     version: int
     time: float
     deleted: bool = False
+
+
+_RECORD_FIELDS = frozenset(Record.model_fields)
+
+
+def trusted_record(fields: dict[str, Any]) -> Record:
+    """A `Record` of ``fields`` (every field, already valid), built without validation.
+
+    What `Record.model_construct` makes, for a quarter of its cost (it runs for every
+    record written or read): it goes the way unpickling goes, through pydantic's own
+    `__setstate__`. A test holds the two equal.
+    """
+    record = Record.__new__(Record)
+    record.__setstate__(
+        {
+            "__dict__": fields,
+            "__pydantic_fields_set__": set(_RECORD_FIELDS),
+            "__pydantic_extra__": None,
+            "__pydantic_private__": None,
+        }
+    )
+    return record
 
 
 class Change(_Model):

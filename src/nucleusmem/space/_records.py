@@ -30,6 +30,7 @@ from nucleusmem.space._models import (
     Record,
     RecordWrite,
     check_record_key,
+    trusted_record,
 )
 
 __all__ = ["RecordCalls", "Stamped"]
@@ -352,18 +353,20 @@ def _written(
     version: int,
     now: float,
 ) -> Record:
-    return Record.model_construct(
-        space=space,
-        region=region,
-        key=w.key,
-        content=w.content,
-        metadata=w.metadata,
-        kind=w.kind,
-        agent=w.agent,
-        thread=w.thread,
-        revision=revision,
-        created_revision=created,
-        version=version,
-        time=now,
-        deleted=False,
+    return trusted_record(
+        dict(
+            space=space,
+            region=region,
+            key=w.key,
+            content=w.content,
+            metadata=w.metadata,
+            kind=w.kind,
+            agent=w.agent,
+            thread=w.thread,
+            revision=revision,
+            created_revision=created,
+            version=version,
+            time=now,
+            deleted=False,
+        )
     )
