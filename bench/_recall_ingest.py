@@ -8,10 +8,12 @@ fresh SQLite file, or with ``url`` to a fresh space of that store:
 - **ours**: `Session.write` of the records into a space whose search index is open,
   until the index has every record searchable (`SpaceIndex.indexed_revision`). The
   embedder looks the precomputed vectors up, so embedding time is left out on both
-  sides (it is the model's cost, not ours).
+  sides (it is the model's cost, not ours);
+- **written**: the same `Session.write` calls with no index open: what the write path
+  alone costs, so the report can tell writing from indexing.
 
-Rounds alternate raw and ours on fresh files (or spaces); the result is the median of each
-side.
+Rounds alternate raw, ours and written on fresh files (or spaces); the result is the
+median of each.
 """
 
 from __future__ import annotations
@@ -70,12 +72,18 @@ class IngestResult:
 
     raw_per_s: float
     ours_per_s: float
+    written_per_s: float
     rounds: int
 
     @property
     def ratio(self) -> float:
         """Ours over raw: 1.0 would be writing and indexing at the KV engine's speed."""
         return self.ours_per_s / self.raw_per_s
+
+    @property
+    def written_ratio(self) -> float:
+        """Written (no index) over raw: what the write path alone leaves of the KV's speed."""
+        return self.written_per_s / self.raw_per_s
 
 
 def measure_ingest(
@@ -103,6 +111,7 @@ async def _measure(
     lookup[_WARM_UP] = np.zeros(vectors.shape[1], dtype=np.float32)
     raw: list[float] = []
     ours: list[float] = []
+    written: list[float] = []
     with tempfile.TemporaryDirectory(prefix="recall-ingest-") as tmp:
         for n in range(rounds):
             raw_url = url or f"sqlite://{Path(tmp) / f'raw-{n}.db'}"
@@ -113,7 +122,10 @@ async def _measure(
             if embedder.misses:
                 raise RuntimeError(f"{embedder.misses} texts had no precomputed vector")
             ours.append(len(writes) / seconds)
-    return IngestResult(statistics.median(raw), statistics.median(ours), rounds)
+            written_url = url or f"sqlite://{Path(tmp) / f'written-{n}.db'}"
+            written.append(len(writes) / await _written(written_url, f"written-{n}", batches))
+    median = statistics.median
+    return IngestResult(median(raw), median(ours), median(written), rounds)
 
 
 async def _raw(url: str, space: str, batches: list[list[RecordWrite]]) -> float:
@@ -127,6 +139,19 @@ async def _raw(url: str, space: str, batches: list[list[RecordWrite]]) -> float:
         started = time.perf_counter()
         for puts in encoded:
             await store.commit(puts)
+        return time.perf_counter() - started
+
+
+async def _written(url: str, space: str, batches: list[list[RecordWrite]]) -> float:
+    async with (
+        open_store(url) as store,
+        MemSpaceService(store, retention_interval_s=None) as service,
+    ):
+        session = service.session("bench")
+        await session.create_space(space)
+        started = time.perf_counter()
+        for chunk in batches:
+            await session.write(space, chunk, region=DataRegion.MEMORY)
         return time.perf_counter() - started
 
 

@@ -40,7 +40,9 @@ Phase ``index``:
 Phase ``ingest`` (``_recall_ingest.py``): ``ingest_vs_kv_ratio``, memories with
 precomputed vectors written (`Session.write`, batches of 100) and indexed per second,
 over raw `Store.commit` of the same encoded records, on fresh SQLite files. Target >= 0.5.
-``ingest_vs_kv_ratio_etcd``: the same on a fresh one-member etcd (or
+``ingest_written_vs_kv_ratio``: the same writes with no index open, over raw: what the
+write path alone costs. ``ingest_vs_kv_ratio_etcd`` and
+``ingest_written_vs_kv_ratio_etcd``: the same on a fresh one-member etcd (or
 ``ingest_etcd_unavailable``: why it could not start).
 
 Phase ``evidence`` (``_recall_evidence.py``): evidence recall at 10 on a generated
@@ -320,7 +322,12 @@ def bench_ingest(plan: Plan, report: Report, corpus: Corpus) -> None:
     n = plan.ingest_items
     texts, vectors = corpus.documents[:n], corpus.vectors[:n]
     result = measure_ingest(texts, vectors, rounds=plan.rounds)
-    keys = ("ingest_raw_kv_per_s", "ingest_ours_per_s", "ingest_vs_kv_ratio")
+    keys = (
+        "ingest_raw_kv_per_s",
+        "ingest_ours_per_s",
+        "ingest_vs_kv_ratio",
+        "ingest_written_vs_kv_ratio",
+    )
     _report_ingest(report, "SQLite", result, keys, ">= 0.5")
     try:
         from nucleusmem.testing.etcd import EtcdServer
@@ -334,15 +341,20 @@ def bench_ingest(plan: Plan, report: Report, corpus: Corpus) -> None:
         on_etcd = measure_ingest(texts, vectors, rounds=plan.rounds, url=server.url)
     finally:
         server.stop()
-    keys = ("ingest_raw_etcd_per_s", "ingest_ours_etcd_per_s", "ingest_vs_kv_ratio_etcd")
+    keys = (
+        "ingest_raw_etcd_per_s",
+        "ingest_ours_etcd_per_s",
+        "ingest_vs_kv_ratio_etcd",
+        "ingest_written_vs_kv_ratio_etcd",
+    )
     _report_ingest(report, "etcd", on_etcd, keys, "")
 
 
 def _report_ingest(
-    report: Report, store: str, result: IngestResult, keys: tuple[str, str, str], target: str
+    report: Report, store: str, result: IngestResult, keys: tuple[str, str, str, str], target: str
 ) -> None:
-    """Rows and keys (raw, ours, ratio) of one store's ingest ``result``."""
-    raw, ours, ratio = keys
+    """Rows and keys (raw, ours, ratio, written ratio) of one store's ingest ``result``."""
+    raw, ours, ratio, written = keys
     report.add(
         "ingest",
         Row(f"{store}: raw KV commits", "rec/s", result.raw_per_s),
@@ -357,6 +369,11 @@ def _report_ingest(
         "ingest",
         Row(f"{store}: ours over raw KV", "", result.ratio, target),
         **{ratio: result.ratio},
+    )
+    report.add(
+        "ingest",
+        Row(f"{store}: written, no index, over raw KV", "", result.written_ratio),
+        **{written: result.written_ratio},
     )
 
 
@@ -437,9 +454,11 @@ KEYS = {
         "ingest_raw_kv_per_s",
         "ingest_ours_per_s",
         "ingest_vs_kv_ratio",
+        "ingest_written_vs_kv_ratio",
         "ingest_raw_etcd_per_s",
         "ingest_ours_etcd_per_s",
         "ingest_vs_kv_ratio_etcd",
+        "ingest_written_vs_kv_ratio_etcd",
     ),
     "evidence": (
         "evidence_recall_at_10_lexical",
