@@ -18,7 +18,7 @@ import pytest
 
 from nucleusmem.recall._fusion import rrf
 from nucleusmem.recall._lexical import STOP_WORDS, LexicalIndex, _stem, tokenize
-from nucleusmem.recall._vector import Allow, VectorIndex
+from nucleusmem.recall._vector import Allow, VectorIndex, _spherical_kmeans, _sums_by_list
 
 F32 = npt.NDArray[np.float32]
 I64 = npt.NDArray[np.int64]
@@ -266,6 +266,99 @@ def test_concurrent_readers_with_one_writer() -> None:
             reader.join()
     assert not errors
     assert len(index) == 8_000 - 24 * 100
+
+
+def test_growing_in_batches_copies_each_vector_a_few_times() -> None:
+    # Lists get room to double and the arena is repacked only when the lists have
+    # outgrown it, so repacks and trainings copy a vector about once (moves aside) as
+    # the index grows from empty to 30k: a policy that repacks too often copies more.
+    vectors, queries = clustered(30_000, 20, seed=8)
+    index = VectorIndex(DIM)
+    layout, copied = index._layout, 0
+    for start in range(0, 30_000, 250):
+        index.add(np.arange(start, start + 250), vectors[start : start + 250])
+        if index._layout is not layout:  # a repack or a training copied every live row
+            layout, copied = index._layout, copied + len(index)
+    assert copied <= 2 * 30_000
+    assert index.nlist == round(math.sqrt(17_000))  # trained at 4,250 and at 17,000
+    assert recall(index, queries) >= 0.95
+
+
+def test_readers_see_whole_rows_while_lists_move_repack_and_retrain() -> None:
+    vectors, queries = clustered(12_000, 10, seed=9)
+    rng = np.random.default_rng(9)
+    for start in range(0, 12_000, 1_000):  # crowded stretches make a few lists move
+        crowd = vectors[start] + 0.01 * rng.standard_normal((300, DIM))
+        vectors[start : start + 300] = unit(crowd)
+    index = VectorIndex(DIM, exact_below=1_000)
+    errors: list[BaseException] = []
+    done = threading.Event()
+
+    def read() -> None:
+        try:
+            while not done.is_set():
+                for query in queries:
+                    for found in (index.search(query, 20), index.exact_search(query, 20)):
+                        docs = [doc for doc, _ in found]
+                        expected = (vectors[docs] @ query).tolist() if docs else []
+                        assert [score for _, score in found] == pytest.approx(expected, abs=1e-5)
+        except BaseException as exc:  # reported below
+            errors.append(exc)
+
+    readers = [threading.Thread(target=read) for _ in range(2)]
+    for reader in readers:
+        reader.start()
+    try:
+        for start in range(0, 12_000, 200):  # trained at 1,000 and 4,000; moves; repacks
+            index.add(np.arange(start, start + 200), vectors[start : start + 200])
+    finally:
+        done.set()
+        for reader in readers:
+            reader.join()
+    assert not errors
+    assert len(index) == 12_000 and index.nlist == round(math.sqrt(4_000))
+    assert recall(index, queries) >= 0.95
+
+
+def test_removing_most_vectors_repacks_the_arena() -> None:
+    vectors, queries = clustered(20_000, 10, seed=10)
+    index = VectorIndex(DIM)
+    index.add(np.arange(20_000), vectors)
+    rows = len(index._layout.ids)
+    index.remove(np.arange(14_000))  # lists hold more tombstones than live rows: repack
+    assert len(index) == 6_000 and index.nlist == round(math.sqrt(20_000))  # not retrained
+    assert len(index._layout.ids) < rows / 2
+    for query in queries:
+        every_list = index.search(query, 6_000, nprobe=index.nlist)
+        assert dict(every_list) == pytest.approx(dict(index.exact_search(query, 6_000)))
+        assert sorted(doc for doc, _ in every_list) == list(range(14_000, 20_000))
+    assert recall(index, queries) >= 0.95
+
+
+def test_kmeans_sums_only_the_rows_that_changed_list() -> None:
+    # Moving the rows that changed list between the lists' sums gives the centroids
+    # of plain Lloyd rounds, which sum every list afresh (same sample, same start).
+    rows, _ = clustered(3_000, 0, clusters=40, seed=11)
+    nlist, rounds = 30, 6
+    ours = _spherical_kmeans(rows, nlist, np.random.default_rng(11), iterations=rounds)
+    rng = np.random.default_rng(11)
+    sample = rows[rng.choice(len(rows), min(len(rows), 64 * nlist), replace=False)]
+    centroids = sample[rng.choice(len(sample), nlist, replace=False)]
+    for _ in range(rounds):
+        lists = np.argmax(sample @ centroids.T, axis=1)
+        assert np.bincount(lists, minlength=nlist).all()  # no list empties: no re-seeding
+        sums = np.stack([sample[lists == n].sum(axis=0) for n in range(nlist)])
+        centroids = unit(sums)
+    assert np.allclose(ours, centroids, atol=1e-4)
+    assert np.allclose(np.linalg.norm(ours, axis=1), 1.0, atol=1e-5)
+
+
+def test_sums_by_list() -> None:
+    rows = unit(np.random.default_rng(12).standard_normal((500, 8)))
+    lists = np.random.default_rng(13).choice([0, 1, 2, 4, 5], 500)  # list 3 stays empty
+    sums = _sums_by_list(rows, lists, 6)
+    assert np.allclose(sums, [rows[lists == n].sum(axis=0) for n in range(6)], atol=1e-5)
+    assert not _sums_by_list(rows[:0], lists[:0], 6).any()
 
 
 # -- LexicalIndex -----------------------------------------------------------------------

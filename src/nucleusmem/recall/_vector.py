@@ -10,25 +10,30 @@ that sits between clusters, whose neighbours are scattered. The top ``k`` by dot
 product (the cosine, for unit vectors) come back.
 
 Below ``exact_below`` vectors there is one list and no centroids: search is exact.
-Adds go to the nearest list, which moves to the end of the arena with twice the room
-when it is full; the centroids are trained again when the index has grown (or
-shrunk) four times over since they were trained. Removals are tombstones; the arena
-is repacked when it is full, or when it is more than twice the size of what lives in
-it.
+Adds go to the nearest list. Every list gets room for twice the rows it holds when
+the arena is laid out, and the arena half as much again spare; a list that fills up
+moves to the end of the arena with room for twice its rows, and when the spare is
+used up the arena is laid out afresh around the live rows (repacked). So an index
+grown in batches copies a vector about twice on average, trainings included. The
+centroids are trained again, on six rounds of k-means over a sample, when the index
+has grown (or shrunk) four times over since they were trained. Removals are
+tombstones; the arena is also repacked when its lists hold more tombstones than
+live rows (and 4096 more).
 
 Concurrency: one writer (`add`, `remove`) and any number of concurrent readers
 (`search`, `exact_search`, ``len``) are safe without a lock. A writer never rewrites
 an arena row a reader can see, only clears its alive flag: it fills rows past a
 list's published size, or copies the list to fresh rows, and then publishes the
-list's new segment (or a whole new layout, after repacking or training) with one
-reference assignment. Readers take the layout once and may miss a write made during
-their search, as if they had run just before it (a replaced id can be missing from a
-search that overlaps its replacement). Several writers must be serialised by the
-caller.
+list's new span (start and size in one integer, so one store) or a whole new
+layout, after repacking or training, with one reference assignment. Readers take
+the layout once and may miss a write made during their search, as if they had run
+just before it (a replaced id can be missing from a search that overlaps its
+replacement). Several writers must be serialised by the caller.
 """
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -45,6 +50,9 @@ Allow = Callable[[npt.NDArray[np.int64]], npt.NDArray[np.bool_]]
 """A filter: given an array of ids, a boolean array of the same length, True to keep."""
 
 _CHUNK_ROWS = 8192
+_SIZE_BITS = 32
+_SIZE_MASK = (1 << _SIZE_BITS) - 1
+"""A span is ``start << _SIZE_BITS | size``: a list's rows ``[start, start + size)``."""
 _MAX_PROBE_GROWTH = 8.0
 _FILTER_WIDENING = 0.5
 """A filter keeping a share ``s`` of the candidates widens the scan by ``s ** -0.5``."""
@@ -54,26 +62,20 @@ _GATHER_COST = 5.0
 """What copying a row out of the arena costs, in rows scored in place."""
 
 
-@dataclass(frozen=True, slots=True)
-class _Segment:
-    """Where one list lives in the arena: rows ``[start, start + size)`` are valid."""
-
-    start: int
-    size: int
-    capacity: int
-
-
 @dataclass(slots=True)
 class _Layout:
-    """Centroids (None while exact), the arena, and each list's segment of it."""
+    """Centroids (None while exact), the arena, and each list's span of it."""
 
     centroids: _F32 | None
     vectors: _F32
     ids: _I64
     alive: npt.NDArray[np.bool_]
-    segments: list[_Segment]
+    spans: _I64
+    """Each list's published rows, as ``start << _SIZE_BITS | size``."""
+    capacities: _I64
+    """How many rows each list may fill from its start (the writer's bookkeeping)."""
     used: int
-    """Arena rows handed out to segments so far (the writer's bookkeeping)."""
+    """Arena rows handed out to lists so far (the writer's bookkeeping)."""
     trained_size: int = 0
     typical: float = 1.0
     """The median cosine of a vector to its list's centroid, when trained."""
@@ -107,7 +109,7 @@ class VectorIndex:
         self.probe_fraction = probe_fraction
         self.min_probe = min_probe
         self._rng = np.random.default_rng(seed)
-        self._layout = self._new_layout(None, [0])
+        self._layout = self._new_layout(None, np.zeros(1, dtype=np.int64))
         self._where = np.full(0, -1, dtype=np.int64)
         """Arena row of each id, -1 where absent (the writer's bookkeeping)."""
         self._live = 0
@@ -119,7 +121,7 @@ class VectorIndex:
     @property
     def nlist(self) -> int:
         """How many inverted lists the index has now (1 while search is exact)."""
-        return len(self._layout.segments)
+        return len(self._layout.spans)
 
     # -- writing -------------------------------------------------------------------
 
@@ -158,12 +160,11 @@ class VectorIndex:
         else:
             retrain = total >= 4 * layout.trained_size
         if retrain:
-            old_ids, old_rows = self._live_rows(layout)
-            self._train(np.concatenate([old_ids, id_array]), np.concatenate([old_rows, rows]))
+            self._train(*self._live_rows(layout, id_array, rows))
         elif layout.centroids is None:
             self._append(layout, np.zeros(len(rows), dtype=np.intp), id_array, rows)
         else:
-            self._append(layout, _nearest(rows, layout.centroids), id_array, rows)
+            self._append(layout, _nearest(rows, layout.centroids)[0], id_array, rows)
         self._live = total
 
     def remove(self, ids: Sequence[int] | npt.ArrayLike) -> None:
@@ -174,9 +175,9 @@ class VectorIndex:
         self._forget(id_array)
         layout = self._layout
         if layout.centroids is not None and self._live * 4 <= layout.trained_size:
-            self._train(*self._live_rows(layout))
-        elif layout.used > 2 * self._live + 4096:
-            self._repack(layout, np.zeros(len(layout.segments), dtype=np.int64))
+            self._train(*self._live_rows(layout, layout.ids[:0], layout.vectors[:0]))
+        elif int((layout.spans & _SIZE_MASK).sum()) > 2 * self._live + 4096:
+            self._repack(layout, np.zeros(len(layout.spans), dtype=np.int64))
 
     # -- searching -----------------------------------------------------------------
 
@@ -201,7 +202,7 @@ class VectorIndex:
         layout = self._layout
         if k <= 0 or layout.centroids is None:
             return _exact(layout, query, k, allow)
-        nlist = len(layout.segments)
+        nlist = len(layout.spans)
         centroid_scores = _dot(layout.centroids, query)
         if nprobe is None:
             probes = self._probes(layout, float(centroid_scores.max()))
@@ -248,7 +249,7 @@ class VectorIndex:
         base count times ``(typical / best_centroid) ** 2`` for one further away, up
         to eight times as many.
         """
-        nlist = len(layout.segments)
+        nlist = len(layout.spans)
         base = max(self.min_probe, math.ceil(nlist * self.probe_fraction))
         ratio = layout.typical / best_centroid if best_centroid > 0 else _MAX_PROBE_GROWTH
         growth = min(_MAX_PROBE_GROWTH, max(1.0, ratio * ratio))
@@ -257,22 +258,24 @@ class VectorIndex:
     def _new_layout(
         self,
         centroids: _F32 | None,
-        sizes: Sequence[int],
+        sizes: _I64,
         *,
         trained_size: int = 0,
         typical: float = 1.0,
     ) -> _Layout:
-        """An empty arena with room for ``sizes[i]`` rows (and a quarter more) in list i."""
-        capacities = [size + size // 4 + 8 for size in sizes]
-        starts = np.cumsum([0, *capacities]).tolist()
-        rows = starts[-1] + starts[-1] // 2 + 64  # the rest: room for lists that outgrow theirs
+        """An empty arena with room for twice ``sizes[i]`` rows in list i, and half again spare."""
+        capacities = 2 * sizes + 8
+        starts = np.cumsum(capacities) - capacities
+        used = int(capacities.sum())
+        rows = used + used // 2 + 64  # the spare: room for lists that outgrow theirs
         return _Layout(
             centroids,
             np.empty((rows, self.dimensions), dtype=np.float32),
             np.full(rows, -1, dtype=np.int64),
             np.zeros(rows, dtype=bool),
-            [_Segment(start, 0, cap) for start, cap in zip(starts, capacities, strict=False)],
-            starts[-1],
+            starts << _SIZE_BITS,
+            capacities,
+            used,
             trained_size,
             typical,
         )
@@ -297,66 +300,65 @@ class VectorIndex:
             self._where[ids] = -1
             self._live -= len(rows)
 
-    def _live_rows(self, layout: _Layout) -> tuple[_I64, _F32]:
-        """The ids and vectors of every live row, list by list."""
-        rows, _ = _live_positions(layout)
-        return layout.ids[rows], layout.vectors[rows]
+    def _live_rows(self, layout: _Layout, ids: _I64, rows: _F32) -> tuple[_I64, _F32]:
+        """The ids and vectors of every live row, list by list, followed by ``ids`` and ``rows``."""
+        positions, _ = _live_positions(layout)
+        every = np.empty((len(positions) + len(rows), self.dimensions), dtype=np.float32)
+        _gather(layout.vectors, positions, every[: len(positions)])
+        every[len(positions) :] = rows
+        return np.concatenate([layout.ids[positions], ids]), every
 
     def _append(self, layout: _Layout, lists: npt.NDArray[np.intp], ids: _I64, rows: _F32) -> None:
         """Put ``rows`` into their ``lists``, moving or repacking full lists first."""
         if len(rows) == 1:  # the common case, without the array operations
             n = int(lists[0])
-            segment = layout.segments[n]
-            if segment.size < segment.capacity:
-                row = segment.start + segment.size
+            span = int(layout.spans[n])
+            if (span & _SIZE_MASK) < layout.capacities[n]:
+                row = (span >> _SIZE_BITS) + (span & _SIZE_MASK)
                 layout.vectors[row] = rows[0]
                 layout.ids[row] = ids[0]
                 layout.alive[row] = True
                 self._where[ids[0]] = row
-                layout.segments[n] = _Segment(segment.start, segment.size + 1, segment.capacity)
+                layout.spans[n] = span + 1
                 return
-        counts = np.bincount(lists, minlength=len(layout.segments))
-        touched = np.flatnonzero(counts)
-        numbers, added = touched.tolist(), counts[touched].tolist()
-        olds = [layout.segments[n] for n in numbers]
-        moving = [i for i, old in enumerate(olds) if old.size + added[i] > old.capacity]
-        room = sum(2 * (olds[i].size + added[i]) for i in moving)
-        if layout.used + room > len(layout.ids):
-            layout = self._repack(layout, counts)
-            olds = [layout.segments[n] for n in numbers]
-            moving = []
-        for i in moving:
-            olds[i] = self._move(layout, numbers[i], 2 * (olds[i].size + added[i]))
+        counts = np.bincount(lists, minlength=len(layout.spans))
+        wanted = (layout.spans & _SIZE_MASK) + counts
+        full = np.flatnonzero(wanted > layout.capacities)
+        if len(full):
+            room = 2 * wanted[full]
+            if layout.used + int(room.sum()) > len(layout.ids):
+                layout = self._repack(layout, counts)
+            else:
+                for n, capacity in zip(full.tolist(), room.tolist(), strict=True):
+                    self._move(layout, n, capacity)
         # Each row goes to its list's first free row plus its rank among the list's new
         # rows: past the published size, so readers see none of them until the end.
-        free = np.fromiter((old.start + old.size for old in olds), np.int64, len(olds))
-        shift = np.zeros(len(counts), dtype=np.int64)
-        shift[touched] = free - (np.cumsum(counts) - counts)[touched]
+        spans = layout.spans
+        free = (spans >> _SIZE_BITS) + (spans & _SIZE_MASK)
         order = np.argsort(lists, kind="stable")
         targets = np.empty(len(lists), dtype=np.int64)
-        targets[order] = np.arange(len(lists)) + shift[lists[order]]
+        targets[order] = np.arange(len(lists)) + (free - (np.cumsum(counts) - counts))[lists[order]]
         layout.vectors[targets] = rows
         layout.ids[targets] = ids
         layout.alive[targets] = True
         self._where[ids] = targets
-        for n, old, more in zip(numbers, olds, added, strict=True):
-            layout.segments[n] = _Segment(old.start, old.size + more, old.capacity)
+        spans += counts  # each list's span is one store: a reader sees it before or after
 
-    def _move(self, layout: _Layout, n: int, capacity: int) -> _Segment:
+    def _move(self, layout: _Layout, n: int, capacity: int) -> None:
         """Copy list ``n`` to fresh rows at the end of the arena, with this capacity."""
-        old = layout.segments[n]
-        start, end = layout.used, layout.used + old.size
-        layout.vectors[start:end] = layout.vectors[old.start : old.start + old.size]
-        layout.ids[start:end] = layout.ids[old.start : old.start + old.size]
-        layout.alive[start:end] = layout.alive[old.start : old.start + old.size]
+        span = int(layout.spans[n])
+        first, size = span >> _SIZE_BITS, span & _SIZE_MASK
+        start, end = layout.used, layout.used + size
+        layout.vectors[start:end] = layout.vectors[first : first + size]
+        layout.ids[start:end] = layout.ids[first : first + size]
+        layout.alive[start:end] = layout.alive[first : first + size]
         live = np.flatnonzero(layout.alive[start:end]) + start
         self._where[layout.ids[live]] = live
         layout.used += capacity
-        moved = _Segment(start, old.size, capacity)
-        layout.segments[n] = moved
-        return moved
+        layout.capacities[n] = capacity
+        layout.spans[n] = (start << _SIZE_BITS) | size  # publish the moved list
 
-    def _repack(self, layout: _Layout, extra: npt.NDArray[np.int64]) -> _Layout:
+    def _repack(self, layout: _Layout, extra: _I64) -> _Layout:
         """Publish a fresh arena holding the live rows, with room for ``extra`` more per list.
 
         Vectors go straight from the old arena to the new one, list by list: gathering
@@ -366,22 +368,23 @@ class VectorIndex:
         rows, live = _live_positions(layout)
         fresh = self._new_layout(
             layout.centroids,
-            (live + extra).tolist(),
+            live + extra,
             trained_size=layout.trained_size,
             typical=layout.typical,
         )
-        starts = np.array([segment.start for segment in fresh.segments], dtype=np.int64)
+        starts = fresh.spans >> _SIZE_BITS
         firsts = np.cumsum(live) - live  # where each list's rows begin in ``rows``
-        for n, (start, first, count) in enumerate(
-            zip(starts.tolist(), firsts.tolist(), live.tolist(), strict=True)
+        for start, first, count in zip(
+            starts.tolist(), firsts.tolist(), live.tolist(), strict=True
         ):
-            into = fresh.vectors[start : start + count]  # "clip": "raise" buffers ``out``
-            np.take(layout.vectors, rows[first : first + count], axis=0, out=into, mode="clip")
-            fresh.segments[n] = _Segment(start, count, fresh.segments[n].capacity)
+            _gather(
+                layout.vectors, rows[first : first + count], fresh.vectors[start : start + count]
+            )
         targets = np.repeat(starts - firsts, live) + np.arange(len(rows))
         ids = layout.ids[rows]
         fresh.ids[targets] = ids
         fresh.alive[targets] = True
+        fresh.spans += live
         self._where[ids] = targets
         self._layout = fresh
         return fresh
@@ -390,19 +393,17 @@ class VectorIndex:
         """Build a whole new layout for these rows and publish it in one assignment."""
         total = len(ids)
         if total < self.exact_below:
-            layout = self._new_layout(None, [total])
+            layout = self._new_layout(None, np.array([total], dtype=np.int64))
             lists = np.zeros(total, dtype=np.intp)
         else:
             nlist = max(1, round(math.sqrt(total)))
             centroids = _spherical_kmeans(rows, nlist, self._rng)
-            lists = _nearest(rows, centroids)
-            some = self._rng.choice(total, min(total, 10_000), replace=False)
-            typical = np.median(np.einsum("ij,ij->i", rows[some], centroids[lists[some]]))
+            lists, best = _nearest(rows, centroids)
             layout = self._new_layout(
                 centroids,
-                np.bincount(lists, minlength=nlist).tolist(),
+                np.bincount(lists, minlength=nlist),
                 trained_size=total,
-                typical=float(typical),
+                typical=float(np.median(best)),
             )
         self._append(layout, lists, ids, rows)
         self._layout = layout
@@ -410,22 +411,27 @@ class VectorIndex:
 
 def _live_positions(layout: _Layout) -> tuple[_I64, _I64]:
     """The arena rows of the live vectors, list by list, and how many each list has."""
-    parts = [
-        np.flatnonzero(layout.alive[s.start : s.start + s.size]) + s.start for s in layout.segments
-    ]
+    parts = []
+    for span in layout.spans.tolist():
+        first, size = span >> _SIZE_BITS, span & _SIZE_MASK
+        parts.append(np.flatnonzero(layout.alive[first : first + size]) + first)
     counts = np.array([len(part) for part in parts], dtype=np.int64)
     return np.concatenate([np.zeros(0, dtype=np.int64), *parts]), counts
+
+
+def _gather(vectors: _F32, rows: _I64, out: _F32) -> None:
+    """``out[:] = vectors[rows]`` without a temporary: ``out`` is a contiguous block."""
+    np.take(vectors, rows, axis=0, out=out, mode="clip")  # "raise" would buffer ``out``
 
 
 def _scan(layout: _Layout, list_nos: Sequence[int], query: _F32) -> tuple[_I64, _F32]:
     """Ids and scores of the live rows of these lists."""
     id_parts: list[_I64] = []
     score_parts: list[_F32] = []
-    segments = layout.segments
-    for n in list_nos:
-        segment = segments[n]
-        if segment.size:
-            first, last = segment.start, segment.start + segment.size
+    for span in layout.spans[list_nos].tolist():
+        if span & _SIZE_MASK:
+            first = span >> _SIZE_BITS
+            last = first + (span & _SIZE_MASK)
             live = layout.alive[first:last]
             id_parts.append(layout.ids[first:last][live])
             score_parts.append(_dot(layout.vectors[first:last], query)[live])
@@ -436,9 +442,9 @@ def _scan(layout: _Layout, list_nos: Sequence[int], query: _F32) -> tuple[_I64, 
 
 def _exact(layout: _Layout, query: _F32, k: int, allow: Allow | None) -> list[tuple[int, float]]:
     """The true top ``k`` among live rows ``allow`` keeps, from one pass over the arena."""
-    segments = list(layout.segments)
-    starts = np.fromiter((s.start for s in segments), dtype=np.int64, count=len(segments))
-    ends = starts + np.fromiter((s.size for s in segments), np.int64, count=len(segments))
+    spans = layout.spans.copy()  # one reading of every span
+    starts = spans >> _SIZE_BITS
+    ends = starts + (spans & _SIZE_MASK)
     end = int(ends.max())
     if k <= 0 or not end:
         return []
@@ -475,41 +481,66 @@ def _top(ids: _I64, scores: _F32, k: int) -> list[tuple[int, float]]:
     return list(zip(ids[order].tolist(), scores[order].tolist(), strict=True))
 
 
-def _nearest(rows: _F32, centroids: _F32) -> npt.NDArray[np.intp]:
-    """The index of each row's nearest centroid by dot product, in bounded chunks."""
+def _nearest(rows: _F32, centroids: _F32) -> tuple[npt.NDArray[np.intp], _F32]:
+    """Each row's nearest centroid by dot product, and that product, in bounded chunks."""
     if len(rows) == 1:  # a matrix-vector product beats a one-row matrix product
-        nearest: npt.NDArray[np.intp] = np.dot(centroids, rows[0]).argmax(keepdims=True)
-        return nearest
-    out = np.empty(len(rows), dtype=np.intp)
+        scores: _F32 = np.dot(centroids, rows[0])
+        nearest = np.array([scores.argmax()], dtype=np.intp)
+        return nearest, scores[nearest]
+    lists = np.empty(len(rows), dtype=np.intp)
+    best = np.empty(len(rows), dtype=np.float32)
     for start in range(0, len(rows), _CHUNK_ROWS):
         chunk = rows[start : start + _CHUNK_ROWS]
-        out[start : start + len(chunk)] = np.argmax(chunk @ centroids.T, axis=1)
-    return out
+        scores = chunk @ centroids.T
+        chosen = np.argmax(scores, axis=1)
+        lists[start : start + len(chunk)] = chosen
+        best[start : start + len(chunk)] = np.take_along_axis(scores, chosen[:, None], 1)[:, 0]
+    return lists, best
 
 
 def _spherical_kmeans(
-    rows: _F32, nlist: int, rng: np.random.Generator, *, iterations: int = 12
+    rows: _F32, nlist: int, rng: np.random.Generator, *, iterations: int = 6
 ) -> _F32:
     """``nlist`` unit centroids from k-means by cosine on a sample of ``rows``.
 
     The sample holds up to 64 rows per centroid; an emptied centroid is re-seeded
-    with a random sample row.
+    with a random sample row. After the first round, only the rows that changed list
+    move between the lists' sums: after a few rounds, few do.
     """
     sample_size = min(len(rows), 64 * nlist)
     sample = rows[rng.choice(len(rows), sample_size, replace=False)]
     centroids = sample[rng.choice(sample_size, nlist, replace=False)].copy()
+    previous: npt.NDArray[np.intp] | None = None
     for _ in range(iterations):
-        assigned = _nearest(sample, centroids)
-        ends = np.cumsum(np.bincount(assigned, minlength=nlist)).tolist()
-        grouped = sample[np.argsort(assigned, kind="stable")]
-        sums = np.zeros_like(centroids)
-        for n, (first, last) in enumerate(zip([0, *ends[:-1]], ends, strict=True)):
-            if last > first:  # a slice sum: np.add.reduceat is three times slower
-                sums[n] = grouped[first:last].sum(axis=0)
-        norms = np.linalg.norm(sums, axis=1)
-        empty = norms == 0
+        assigned, _ = _nearest(sample, centroids)
+        if previous is None:
+            sums = _sums_by_list(sample, assigned, nlist)
+        else:
+            moved = np.flatnonzero(assigned != previous)
+            moving = sample[moved]
+            sums += _sums_by_list(moving, assigned[moved], nlist)
+            sums -= _sums_by_list(moving, previous[moved], nlist)
+        previous = assigned
+        directions = sums.copy()
+        empty = np.bincount(assigned, minlength=nlist) == 0
         if empty.any():
-            sums[empty] = sample[rng.choice(sample_size, int(empty.sum()))]
-            norms[empty] = np.linalg.norm(sums[empty], axis=1)
-        centroids = (sums / norms[:, None]).astype(np.float32)
+            directions[empty] = sample[rng.choice(sample_size, int(empty.sum()))]
+        norms = np.linalg.norm(directions, axis=1, keepdims=True)
+        centroids = (directions / norms).astype(np.float32)
     return centroids
+
+
+def _sums_by_list(rows: _F32, lists: npt.NDArray[np.intp], nlist: int) -> _F32:
+    """The sum of the ``rows`` in each of ``nlist`` lists.
+
+    Sorted by list, each list's rows are one slice to sum: np.add.at and np.add.reduceat
+    are several times slower, and a one-hot matrix product costs ``nlist`` times more.
+    """
+    order = np.argsort(lists, kind="stable")
+    ordered = lists[order]
+    bounds = [*np.flatnonzero(np.diff(ordered, prepend=-1)).tolist(), len(ordered)]
+    grouped = rows[order]
+    sums = np.zeros((nlist, rows.shape[1]), dtype=np.float32)
+    for first, last in itertools.pairwise(bounds):  # one list's rows
+        sums[ordered[first]] = grouped[first:last].sum(axis=0)
+    return sums
