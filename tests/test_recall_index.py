@@ -7,10 +7,12 @@ random vectors are not representative of them.
 
 from __future__ import annotations
 
+import contextlib
 import math
 import random
 import re
 import threading
+from collections.abc import Callable, Iterator
 
 import numpy as np
 import numpy.typing as npt
@@ -237,34 +239,47 @@ def test_batch_adds_match_brute_force_as_lists_move() -> None:
     assert index.nlist > 1
 
 
-def test_concurrent_readers_with_one_writer() -> None:
-    vectors, queries = clustered(8_000, 20, seed=5)
-    index = VectorIndex(DIM, exact_below=500)
-    index.add(np.arange(2_000), vectors[:2_000])
+@contextlib.contextmanager
+def reading(
+    queries: npt.NDArray[np.float32], read: Callable[[npt.NDArray[np.float32]], None]
+) -> Iterator[None]:
+    """Two threads ``read`` every query over and over while the body runs; their errors fail."""
     errors: list[BaseException] = []
     done = threading.Event()
 
-    def read() -> None:
+    def loop() -> None:
         try:
             while not done.is_set():
                 for query in queries:
-                    for doc, _ in index.search(query, 10):
-                        assert 0 <= doc < 8_000
+                    read(query)
         except BaseException as exc:  # reported below
             errors.append(exc)
 
-    readers = [threading.Thread(target=read) for _ in range(2)]
+    readers = [threading.Thread(target=loop) for _ in range(2)]
     for reader in readers:
         reader.start()
     try:
-        for start in range(2_000, 8_000, 250):
-            index.add(np.arange(start, start + 250), vectors[start : start + 250])
-            index.remove(np.arange(start - 2_000, start - 1_900))
+        yield
     finally:
         done.set()
         for reader in readers:
             reader.join()
-    assert not errors
+    assert not errors, errors[0]
+
+
+def test_concurrent_readers_with_one_writer() -> None:
+    vectors, queries = clustered(8_000, 20, seed=5)
+    index = VectorIndex(DIM, exact_below=500)
+    index.add(np.arange(2_000), vectors[:2_000])
+
+    def read(query: npt.NDArray[np.float32]) -> None:
+        for doc, _ in index.search(query, 10):
+            assert 0 <= doc < 8_000
+
+    with reading(queries, read):
+        for start in range(2_000, 8_000, 250):
+            index.add(np.arange(start, start + 250), vectors[start : start + 250])
+            index.remove(np.arange(start - 2_000, start - 1_900))
     assert len(index) == 8_000 - 24 * 100
 
 
@@ -291,31 +306,16 @@ def test_readers_see_whole_rows_while_lists_move_repack_and_retrain() -> None:
         crowd = vectors[start] + 0.01 * rng.standard_normal((300, DIM))
         vectors[start : start + 300] = unit(crowd)
     index = VectorIndex(DIM, exact_below=1_000)
-    errors: list[BaseException] = []
-    done = threading.Event()
 
-    def read() -> None:
-        try:
-            while not done.is_set():
-                for query in queries:
-                    for found in (index.search(query, 20), index.exact_search(query, 20)):
-                        docs = [doc for doc, _ in found]
-                        expected = (vectors[docs] @ query).tolist() if docs else []
-                        assert [score for _, score in found] == pytest.approx(expected, abs=1e-5)
-        except BaseException as exc:  # reported below
-            errors.append(exc)
+    def read(query: npt.NDArray[np.float32]) -> None:
+        for found in (index.search(query, 20), index.exact_search(query, 20)):
+            docs = [doc for doc, _ in found]
+            expected = (vectors[docs] @ query).tolist() if docs else []
+            assert [score for _, score in found] == pytest.approx(expected, abs=1e-5)
 
-    readers = [threading.Thread(target=read) for _ in range(2)]
-    for reader in readers:
-        reader.start()
-    try:
+    with reading(queries, read):
         for start in range(0, 12_000, 200):  # trained at 1,000 and 4,000; moves; repacks
             index.add(np.arange(start, start + 200), vectors[start : start + 200])
-    finally:
-        done.set()
-        for reader in readers:
-            reader.join()
-    assert not errors
     assert len(index) == 12_000 and index.nlist == round(math.sqrt(4_000))
     assert recall(index, queries) >= 0.95
 

@@ -51,6 +51,7 @@ from nucleusmem.space._models import (
     check_name,
     check_record_key,
     check_space_name,
+    written_record,
 )
 
 __all__ = ["HttpSession"]
@@ -198,21 +199,10 @@ class HttpSession:
         body = {"records": [_dump(write) for write in writes]}
         answer = await self._call("POST", _records(space, region), body)
         result = WriteResult.model_validate_json(answer)
+        revision, written_at = result.revision, result.time
         return [
-            Record.model_construct(
-                space=space,
-                region=region,
-                key=w.key,
-                content=w.content,
-                metadata=w.metadata,
-                kind=w.kind,
-                agent=w.agent,
-                thread=w.thread,
-                revision=result.revision,
-                created_revision=stamp.created_revision,
-                version=stamp.version,
-                time=result.time,
-                deleted=False,
+            written_record(
+                space, region, w, revision, stamp.created_revision, stamp.version, written_at
             )
             for w, stamp in zip(writes, result.records, strict=True)
         ]

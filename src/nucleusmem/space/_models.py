@@ -41,6 +41,7 @@ __all__ = [
     "check_record_key",
     "check_space_name",
     "trusted_record",
+    "written_record",
 ]
 
 MAX_CONTENT_BYTES = 512 * 1024
@@ -212,6 +213,35 @@ def trusted_record(fields: dict[str, Any]) -> Record:
         }
     )
     return record
+
+
+def written_record(
+    space: str,
+    region: DataRegion,
+    write: RecordWrite,
+    revision: int,
+    created_revision: int,
+    version: int,
+    time: float,
+) -> Record:
+    """The `Record` that ``write`` became, once committed with these stamps."""
+    return trusted_record(
+        {
+            "space": space,
+            "region": region,
+            "key": write.key,
+            "content": write.content,
+            "metadata": write.metadata,
+            "kind": write.kind,
+            "agent": write.agent,
+            "thread": write.thread,
+            "revision": revision,
+            "created_revision": created_revision,
+            "version": version,
+            "time": time,
+            "deleted": False,
+        }
+    )
 
 
 class Change(_Model):

@@ -30,7 +30,7 @@ from nucleusmem.space._models import (
     Record,
     RecordWrite,
     check_record_key,
-    trusted_record,
+    written_record,
 )
 
 __all__ = ["RecordCalls", "Stamped"]
@@ -49,7 +49,7 @@ class RecordCalls(SessionBase):
         batch = [validated(RecordWrite, w) for w in writes]
         stamped = await self.write_stamped(space, batch, region=region)
         return [
-            _written(space, region, w, stamped.revision, created, version, stamped.time)
+            written_record(space, region, w, stamped.revision, created, version, stamped.time)
             for w, created, version in zip(batch, stamped.created, stamped.versions, strict=True)
         ]
 
@@ -342,31 +342,3 @@ class Stamped(NamedTuple):
             repr(self.time).encode(),
             records,
         )
-
-
-def _written(
-    space: str,
-    region: DataRegion,
-    w: RecordWrite,
-    revision: int,
-    created: int,
-    version: int,
-    now: float,
-) -> Record:
-    return trusted_record(
-        dict(
-            space=space,
-            region=region,
-            key=w.key,
-            content=w.content,
-            metadata=w.metadata,
-            kind=w.kind,
-            agent=w.agent,
-            thread=w.thread,
-            revision=revision,
-            created_revision=created,
-            version=version,
-            time=now,
-            deleted=False,
-        )
-    )
