@@ -136,14 +136,20 @@ def test_a_newer_bigger_segment_takes_in_the_smaller_ones_before_it(small: None)
     assert index.document_frequency("alpha") == 1_020
 
 
-def test_remove_and_readd_across_segments_and_the_tail(small: None) -> None:
-    rng = random.Random(2)
+def in_two_batches(rng: random.Random, split: int, total: int) -> tuple[LexicalIndex, Reference]:
+    """``total`` random texts, added as two batches (cut at ``split``) and to a reference."""
     index, reference = LexicalIndex(), Reference()
-    batch = texts(rng, 150)
-    index.add_many(range(100), batch[:100])
-    index.add_many(range(100, 150), batch[100:])
+    batch = texts(rng, total)
+    index.add_many(range(split), batch[:split])
+    index.add_many(range(split, total), batch[split:])
     for doc, text in enumerate(batch):
         reference.add(doc, text)
+    return index, reference
+
+
+def test_remove_and_readd_across_segments_and_the_tail(small: None) -> None:
+    rng = random.Random(2)
+    index, reference = in_two_batches(rng, 100, 150)
     for doc in range(150, 160):  # into the tail
         text = " ".join(rng.choices(VOCABULARY, k=3))
         index.add(doc, text)
@@ -165,12 +171,7 @@ def test_remove_and_readd_across_segments_and_the_tail(small: None) -> None:
 
 def test_compaction_drops_cleared_slots_and_keeps_the_scores(small: None) -> None:
     rng = random.Random(3)
-    index, reference = LexicalIndex(), Reference()
-    batch = texts(rng, 200)
-    index.add_many(range(150), batch[:150])
-    index.add_many(range(150, 200), batch[150:])
-    for doc, text in enumerate(batch):
-        reference.add(doc, text)
+    index, reference = in_two_batches(rng, 150, 200)
     for doc in range(0, 200, 3):
         index.add(doc, "readded cat")  # replaced: their old slots are cleared
         reference.add(doc, "readded cat")
