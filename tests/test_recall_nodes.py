@@ -96,6 +96,14 @@ class Cluster:
             self.tokens[who] = await admin.create_principal(self.name(who))
         return self.tokens[who]
 
+    async def alice_on_two_nodes(self) -> tuple[Node, Node, AsyncSpace, AsyncSpace]:
+        """Two nodes, the space, and ``alice``'s view through each, both indexes built."""
+        a, b = await self.start(), await self.start()
+        await self.create_space(a)
+        on_a, on_b = await self.view(a, "alice"), await self.view(b, "alice")
+        await searched(on_a, on_b)
+        return a, b, on_a, on_b
+
     async def view(
         self, node: Node, who: str, *, stack: contextlib.AsyncExitStack | None = None
     ) -> AsyncSpace:
@@ -142,10 +150,7 @@ async def index_status(node: Node, token: str, space: str) -> dict[str, Any]:
 
 
 async def test_a_write_on_one_node_is_found_on_the_other(cluster: Cluster) -> None:
-    a, b = await cluster.start(), await cluster.start()
-    await cluster.create_space(a)
-    on_a, on_b = await cluster.view(a, "alice"), await cluster.view(b, "alice")
-    await searched(on_a, on_b)
+    _, b, on_a, on_b = await cluster.alice_on_two_nodes()
 
     written = await on_a.put("infra/db", "The billing database runs PostgreSQL 15 on host pg-7.")
     found = hit(await on_b.search("which database does billing use"), "infra/db")
@@ -161,10 +166,7 @@ async def test_a_write_on_one_node_is_found_on_the_other(cluster: Cluster) -> No
 
 
 async def test_an_update_on_one_node_replaces_the_old_text_on_the_other(cluster: Cluster) -> None:
-    a, b = await cluster.start(), await cluster.start()
-    await cluster.create_space(a)
-    on_a, on_b = await cluster.view(a, "alice"), await cluster.view(b, "alice")
-    await searched(on_a, on_b)
+    _, _, on_a, on_b = await cluster.alice_on_two_nodes()
 
     first = await on_a.put("deploy", "Deploys happen on Tuesday mornings via Jenkins pipelines.")
     await on_a.put("other", "The office coffee machine is descaled every second Friday.")
@@ -181,10 +183,7 @@ async def test_an_update_on_one_node_replaces_the_old_text_on_the_other(cluster:
 
 
 async def test_a_delete_on_one_node_removes_the_record_on_the_other(cluster: Cluster) -> None:
-    a, b = await cluster.start(), await cluster.start()
-    await cluster.create_space(a)
-    on_a, on_b = await cluster.view(a, "alice"), await cluster.view(b, "alice")
-    await searched(on_a, on_b)
+    _, _, on_a, on_b = await cluster.alice_on_two_nodes()
 
     gone = await on_a.put("vpn", "The VPN gateway certificate expires in March 2031.")
     kept = await on_a.put("wiki", "The team wiki lives in Confluence under the OPS space.")
